@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -556,9 +557,10 @@ static int descend(tapply_t *t, struct tnode *n, const char *seg, int create, st
     return e ? kid_load(t, n, i, e, out) : kid_create(t, n, i, seg, out);
 }
 
+/* Segments git cannot store (".git" is refused by git itself). */
 static int check_seg(const char *s)
 {
-    return (!*s || !strcmp(s, ".") || !strcmp(s, "..")) ? -EINVAL : 0;
+    return (!*s || !strcmp(s, ".") || !strcmp(s, "..") || !strcasecmp(s, ".git")) ? -EINVAL : 0;
 }
 
 /* Split p (modified in place) into its parent directory node and leaf name. */
@@ -581,7 +583,8 @@ static int walk_parents(tapply_t *t, char *p, int create, struct tnode **dir, ch
     return 0;
 }
 
-/* Explain a failed treebuilder insert of blob id. */
+/* Explain a failed treebuilder insert of blob id: missing, not a blob, or
+ * a name git refuses. */
 static int insert_error(sg_repo_t *r, int err, const git_oid *id)
 {
     int rc = gerr(err);
@@ -589,7 +592,7 @@ static int insert_error(sg_repo_t *r, int err, const git_oid *id)
     if (rc == -ENOMEM)
         return rc;
     rc = has_type(r, id, GIT_OBJECT_BLOB);
-    return rc == -ENOENT ? rc : -EINVAL;
+    return rc < 0 ? rc : -EINVAL;
 }
 
 static int is_file_mode(unsigned m)
@@ -861,13 +864,10 @@ static int keep_ref(sg_repo_t *r, const git_oid *id)
 
 static int lookup_tree(sg_repo_t *r, const char *hex, git_tree **out)
 {
-    int rc;
-
     *out = NULL;
     if (!hex || !*hex)
         return -EINVAL;
-    rc = lookup_tree_opt(r, hex, out);
-    return rc;
+    return lookup_tree_opt(r, hex, out);
 }
 
 int sg_commit_write(sg_repo_t *r, const char *tree, const char *const *parents, size_t nparents,
@@ -1221,8 +1221,8 @@ static int lookup_dir(sg_repo_t *r, git_tree *root, const char *path, git_tree *
     return rc;
 }
 
-int sg_tree_list_dir(sg_repo_t *r, const char *tree, const char *path, int depth,
-                     sg_entry_t **out, size_t *n)
+int sg_tree_list_dir(sg_repo_t *r, const char *tree, const char *path, int depth, sg_entry_t **out,
+                     size_t *n)
 {
     git_tree *t = NULL, *d = NULL;
     int rc;
@@ -1330,8 +1330,7 @@ static int diff_files(sg_repo_t *r, git_tree *a, git_tree *b, cvec_t *cv)
 }
 
 /* Push every empty directory at or below tree id (at path) with status. */
-static int collect_empty(sg_repo_t *r, const git_oid *id, const char *path, char status,
-                         cvec_t *cv)
+static int collect_empty(sg_repo_t *r, const git_oid *id, const char *path, char status, cvec_t *cv)
 {
     git_tree *t = NULL;
     git_oid empty;
@@ -1745,8 +1744,8 @@ static int merge_text(sg_repo_t *r, const conflict_t *c, git_index_entry *res)
     o.ancestor_label = "base";
     o.our_label = "target";
     o.their_label = "source";
-    rc = git_merge_file_from_index(&m, r->repo, c->has[0] ? &c->e[0] : NULL, &c->e[1], &c->e[2],
-                                   &o);
+    rc =
+        git_merge_file_from_index(&m, r->repo, c->has[0] ? &c->e[0] : NULL, &c->e[1], &c->e[2], &o);
     if (rc == 0)
         rc = git_blob_create_from_buffer(&res->id, r->repo, m.ptr ? m.ptr : "", m.len);
     if (rc == 0)
@@ -1833,7 +1832,10 @@ static int resolve_one(sg_repo_t *r, git_index *idx, const conflict_t *c, char *
 
     if ((rc = git_index_conflict_remove(idx, c->path)) < 0)
         return gerr(rc);
-    if (!keep || (rc = clashes(idx, c->path, c->has[1], paths, npaths)) != 0)
+    if (!keep)
+        return 0;
+    /* a clash drops the source's version, or makes way for the target's */
+    if ((rc = clashes(idx, c->path, c->has[1], paths, npaths)) < 0 || (rc > 0 && !c->has[1]))
         return rc < 0 ? rc : 0;
     memset(&res, 0, sizeof res);
     res.path = c->path;

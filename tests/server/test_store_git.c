@@ -62,6 +62,11 @@ static int apply1(sg_repo_t *r, const char *base, sg_op_t op, char out[SG_OID_HE
     return sg_tree_apply(r, base, &op, 1, out);
 }
 
+static char type_char(enum sg_type t)
+{
+    return t == SG_TREE ? 'd' : t == SG_LINK ? 'l' : 'f';
+}
+
 /* The listing as "path:type" joined by spaces, for compact comparisons. */
 static void listing(const sg_entry_t *e, size_t n, char *buf, size_t len)
 {
@@ -70,7 +75,7 @@ static void listing(const sg_entry_t *e, size_t n, char *buf, size_t len)
     buf[0] = '\0';
     for (i = 0; i < n && off < len; i++)
         off += (size_t)snprintf(buf + off, len - off, "%s%s:%c", i ? " " : "", e[i].path,
-                                e[i].type == SG_TREE ? 'd' : e[i].type == SG_LINK ? 'l' : 'f');
+                                type_char(e[i].type));
 }
 
 static void changes(const sg_change_t *c, size_t n, char *buf, size_t len)
@@ -126,9 +131,11 @@ static void test_create_open(const char *path, char root[SG_OID_HEX], sg_repo_t 
 
     CHECK_EQ_INT(sg_repo_create(path, "main", root), 0, "repo_create succeeds");
     CHECK_EQ_INT(strlen(root), 40, "repo_create returns a 40-hex root oid");
-    CHECK_EQ_INT(sg_repo_create(path, "main", oid), -EEXIST, "repo_create on an existing path: EEXIST");
+    CHECK_EQ_INT(sg_repo_create(path, "main", oid), -EEXIST,
+                 "repo_create on an existing path: EEXIST");
     path_in_tmp(other, sizeof other, "bad-bookmark");
-    CHECK_EQ_INT(sg_repo_create(other, "a..b", oid), -EINVAL, "repo_create with a bad bookmark: EINVAL");
+    CHECK_EQ_INT(sg_repo_create(other, "a..b", oid), -EINVAL,
+                 "repo_create with a bad bookmark: EINVAL");
     CHECK(!exists(other), "a failed repo_create leaves nothing behind");
     path_in_tmp(other, sizeof other, "nope");
     CHECK_EQ_INT(sg_repo_open(other, r), -ENOENT, "repo_open of a missing repo: ENOENT");
@@ -167,9 +174,11 @@ static void test_blobs(sg_repo_t *r, const char *root)
     CHECK_EQ_INT(len, 6, "blob_read returns the length");
     CHECK(data && memcmp(data, "hello\n", 7) == 0, "blob_read returns the bytes plus a NUL");
     free(data);
-    CHECK_EQ_INT(sg_blob_read(r, MISSING, &data, &len), -ENOENT, "blob_read of a missing blob: ENOENT");
+    CHECK_EQ_INT(sg_blob_read(r, MISSING, &data, &len), -ENOENT,
+                 "blob_read of a missing blob: ENOENT");
     CHECK(data == NULL && len == 0, "a failed blob_read clears the outputs");
-    CHECK_EQ_INT(sg_blob_read(r, "xyz", &data, &len), -EINVAL, "blob_read of a non-hex oid: EINVAL");
+    CHECK_EQ_INT(sg_blob_read(r, "xyz", &data, &len), -EINVAL,
+                 "blob_read of a non-hex oid: EINVAL");
     CHECK_EQ_INT(sg_blob_read(r, root, &data, &len), -EINVAL, "blob_read of a commit: EINVAL");
     CHECK_EQ_INT(sg_blob_size(r, HELLO_OID, &size), 0, "blob_size succeeds");
     CHECK_EQ_INT(size, 6, "blob_size gives the size");
@@ -199,7 +208,8 @@ static void test_tree_apply(sg_repo_t *r, char t1[SG_OID_HEX])
     CHECK_EQ_INT(sg_tree_apply(r, NULL, ops, 4, t1), 0, "tree_apply builds a tree from nothing");
     CHECK_EQ_INT(sg_tree_list_flat(r, t1, &e, &n), 0, "tree_list_flat succeeds");
     listing(e, n, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "a:d a-b:f a/b:d a/b/c.txt:f l:l x:f", "flat listing is sorted by path bytes");
+    CHECK_EQ_STR(buf, "a:d a-b:f a/b:d a/b/c.txt:f l:l x:f",
+                 "flat listing is sorted by path bytes");
     CHECK(n == 6 && e[4].mode == 0120000 && e[4].size == 6, "a link has mode 0120000 and size");
     CHECK(n == 6 && e[5].mode == 0100755 && e[0].mode == 040000, "modes of exec files and dirs");
     sg_entries_free(e, n);
@@ -213,26 +223,36 @@ static void test_tree_apply(sg_repo_t *r, char t1[SG_OID_HEX])
                  "upsert then delete of one path in one call");
     CHECK_EQ_INT(sg_tree_lookup(r, t2, "tmp/gone", &a1), -ENOENT, "ops apply in order");
 
-    CHECK_EQ_INT(apply1(r, t1, up("x/y", h, 0100644), t2), -ENOTDIR, "upsert below a file: ENOTDIR");
-    CHECK_EQ_INT(apply1(r, t1, up("a/b", h, 0100644), t2), -EISDIR, "upsert onto a directory: EISDIR");
-    CHECK_EQ_INT(apply1(r, t1, up("m", h, 0100600), t2), -EINVAL, "upsert with mode 0100600: EINVAL");
+    CHECK_EQ_INT(apply1(r, t1, up("x/y", h, 0100644), t2), -ENOTDIR,
+                 "upsert below a file: ENOTDIR");
+    CHECK_EQ_INT(apply1(r, t1, up("a/b", h, 0100644), t2), -EISDIR,
+                 "upsert onto a directory: EISDIR");
+    CHECK_EQ_INT(apply1(r, t1, up("m", h, 0100600), t2), -EINVAL,
+                 "upsert with mode 0100600: EINVAL");
     CHECK_EQ_INT(apply1(r, t1, up("m", h, 040000), t2), -EINVAL, "upsert with a tree mode: EINVAL");
     CHECK_EQ_INT(apply1(r, t1, up("m", "zz", 0100644), t2), -EINVAL, "upsert of a bad oid: EINVAL");
-    CHECK_EQ_INT(apply1(r, t1, up("m", MISSING, 0100644), t2), -ENOENT, "upsert of a missing blob: ENOENT");
-    CHECK_EQ_INT(apply1(r, t1, up("m", t1, 0100644), t2), -EINVAL, "upsert of a tree oid as a file: EINVAL");
-    CHECK_EQ_INT(apply1(r, t1, up("", h, 0100644), t2), -EINVAL, "upsert of the empty path: EINVAL");
+    CHECK_EQ_INT(apply1(r, t1, up("m", MISSING, 0100644), t2), -ENOENT,
+                 "upsert of a missing blob: ENOENT");
+    CHECK_EQ_INT(apply1(r, t1, up("m", t1, 0100644), t2), -EINVAL,
+                 "upsert of a tree oid as a file: EINVAL");
+    CHECK_EQ_INT(apply1(r, t1, up("", h, 0100644), t2), -EINVAL,
+                 "upsert of the empty path: EINVAL");
     CHECK_EQ_INT(apply1(r, t1, up("a/../m", h, 0100644), t2), -EINVAL, "upsert through ..: EINVAL");
-    CHECK_EQ_INT(apply1(r, MISSING, up("m", h, 0100644), t2), -ENOENT, "a missing base tree: ENOENT");
+    CHECK_EQ_INT(apply1(r, MISSING, up("m", h, 0100644), t2), -ENOENT,
+                 "a missing base tree: ENOENT");
     CHECK_EQ_INT(apply1(r, "nothex", up("m", h, 0100644), t2), -EINVAL, "a bad base oid: EINVAL");
-    CHECK_EQ_INT(apply1(r, t1, (sg_op_t){.kind = 9, .path = "m"}, t2), -EINVAL, "unknown op: EINVAL");
+    CHECK_EQ_INT(apply1(r, t1, (sg_op_t){.kind = 9, .path = "m"}, t2), -EINVAL,
+                 "unknown op: EINVAL");
 
     CHECK_EQ_INT(apply1(r, t1, mkd("e/f"), t2), 0, "mkdir creates missing parents");
     CHECK_EQ_INT(sg_tree_lookup(r, t2, "e/f", &a1), 0, "the new directory can be looked up");
-    CHECK(a1.type == SG_TREE && strcmp(a1.oid, EMPTY_TREE) == 0, "a new directory is an empty tree");
+    CHECK(a1.type == SG_TREE && strcmp(a1.oid, EMPTY_TREE) == 0,
+          "a new directory is an empty tree");
     free(a1.path);
     CHECK_EQ_INT(apply1(r, t1, mkd("a"), t3), 0, "mkdir of an existing directory is ok");
     CHECK_EQ_STR(t3, t1, "mkdir of an existing directory changes nothing");
     CHECK_EQ_INT(apply1(r, t1, mkd("x"), t3), -EEXIST, "mkdir onto a file: EEXIST");
+    CHECK_EQ_INT(apply1(r, t1, mkd("d/.git"), t3), -EINVAL, "mkdir of .git: EINVAL");
     CHECK_EQ_INT(apply1(r, t1, mkd("x/y"), t3), -ENOTDIR, "mkdir below a file: ENOTDIR");
 
     CHECK_EQ_INT(apply1(r, t1, del("a/b/c.txt"), t2), 0, "delete of the last file in a dir");
@@ -263,7 +283,8 @@ static void test_lookup_list(sg_repo_t *r, const char *t1)
     size_t n = 0;
 
     CHECK_EQ_INT(sg_tree_lookup(r, t1, "", &en), 0, "lookup of \"\" succeeds");
-    CHECK(en.type == SG_TREE && strcmp(en.oid, t1) == 0 && en.mode == 040000, "\"\" is the root tree");
+    CHECK(en.type == SG_TREE && strcmp(en.oid, t1) == 0 && en.mode == 040000,
+          "\"\" is the root tree");
     free(en.path);
     CHECK_EQ_INT(sg_tree_lookup(r, t1, "a/b/c.txt", &en), 0, "lookup of a nested file");
     CHECK(en.type == SG_BLOB && en.size == 6 && !strcmp(en.path, "a/b/c.txt"), "nested file entry");
@@ -288,12 +309,14 @@ static void test_lookup_list(sg_repo_t *r, const char *t1)
     CHECK_EQ_STR(buf, "a/b:d a/b/c.txt:f", "depth 2 goes two levels down");
     sg_entries_free(e, n);
     CHECK_EQ_INT(sg_tree_list_dir(r, t1, "x", 1, &e, &n), -ENOTDIR, "list_dir of a file: ENOTDIR");
-    CHECK_EQ_INT(sg_tree_list_dir(r, t1, "zz", 1, &e, &n), -ENOENT, "list_dir of a missing dir: ENOENT");
+    CHECK_EQ_INT(sg_tree_list_dir(r, t1, "zz", 1, &e, &n), -ENOENT,
+                 "list_dir of a missing dir: ENOENT");
     CHECK_EQ_INT(sg_tree_list_dir(r, t1, "a", 0, &e, &n), -EINVAL, "list_dir with depth 0: EINVAL");
     CHECK_EQ_INT(sg_tree_list_flat(r, NULL, &e, &n), 0, "list_flat of the empty tree");
     CHECK(n == 0, "the empty tree has no entries");
     sg_entries_free(e, n);
-    CHECK_EQ_INT(sg_tree_list_flat(r, MISSING, &e, &n), -ENOENT, "list_flat of a missing tree: ENOENT");
+    CHECK_EQ_INT(sg_tree_list_flat(r, MISSING, &e, &n), -ENOENT,
+                 "list_flat of a missing tree: ENOENT");
 }
 
 static void test_commits(sg_repo_t *r, const char *root, const char *t1, char c1[SG_OID_HEX])
@@ -311,7 +334,8 @@ static void test_commits(sg_repo_t *r, const char *root, const char *t1, char c1
     CHECK(ci.nparents == 1 && strcmp(ci.parents[0], root) == 0, "the parent reads back");
     CHECK_EQ_STR(ci.message, "first\n\nbody\n", "the message reads back");
     CHECK_EQ_STR(ci.author_email, "alice@example.com", "the author reads back");
-    CHECK(ci.committer_time == 1700000000 && ci.committer_offset == 60, "time and offset read back");
+    CHECK(ci.committer_time == 1700000000 && ci.committer_offset == 60,
+          "time and offset read back");
     sg_commit_info_free(&ci);
     snprintf(keep, sizeof keep, "refs/jj/keep/%s", c1);
     CHECK_EQ_INT(sg_ref_read(r, keep, oid), 0, "commit_write creates the keep-ref");
@@ -324,7 +348,8 @@ static void test_commits(sg_repo_t *r, const char *root, const char *t1, char c1
                  "commit_write with a missing parent: ENOENT");
     CHECK_EQ_INT(sg_commit_write(r, t1, NULL, 0, cid, NULL, &alice, "", c2), -EINVAL,
                  "commit_write without an author: EINVAL");
-    CHECK_EQ_INT(sg_commit_read(r, MISSING, &ci), -ENOENT, "commit_read of a missing commit: ENOENT");
+    CHECK_EQ_INT(sg_commit_read(r, MISSING, &ci), -ENOENT,
+                 "commit_read of a missing commit: ENOENT");
     CHECK_EQ_INT(sg_commit_read(r, "zz", &ci), -EINVAL, "commit_read of a bad oid: EINVAL");
 }
 
@@ -337,7 +362,8 @@ static void test_graph(sg_repo_t *r, const char *root, const char *c1, const cha
     CHECK_EQ_INT(sg_is_ancestor(r, root, c1), 1, "root is an ancestor of c1");
     CHECK_EQ_INT(sg_is_ancestor(r, c1, root), 0, "c1 is not an ancestor of root");
     CHECK_EQ_INT(sg_is_ancestor(r, c1, c1), 1, "a commit is its own ancestor");
-    CHECK_EQ_INT(sg_is_ancestor(r, MISSING, c1), -ENOENT, "is_ancestor of a missing commit: ENOENT");
+    CHECK_EQ_INT(sg_is_ancestor(r, MISSING, c1), -ENOENT,
+                 "is_ancestor of a missing commit: ENOENT");
     sg_change_id_new(cid);
     sg_commit_write(r, t1, NULL, 0, cid, &alice, &alice, "lone\n", lone);
     CHECK_EQ_INT(sg_merge_base(r, lone, c1, oid), -ENOENT, "unrelated commits: merge_base ENOENT");
@@ -351,14 +377,19 @@ static void test_refs(sg_repo_t *r, const char *root, const char *c1)
     size_t i, n = 0, off = 0;
 
     CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", c1, NULL), 0, "cas creates a new ref");
-    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", c1, NULL), -EAGAIN, "cas create of an existing ref: EAGAIN");
-    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", root, root), -EAGAIN, "cas with a stale expectation: EAGAIN");
+    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", c1, NULL), -EAGAIN,
+                 "cas create of an existing ref: EAGAIN");
+    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", root, root), -EAGAIN,
+                 "cas with a stale expectation: EAGAIN");
     CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/zeta", root, c1), 0, "cas with the right expectation");
     CHECK_EQ_INT(sg_ref_read(r, "refs/heads/zeta", oid), 0, "ref_read after cas");
     CHECK_EQ_STR(oid, root, "the ref moved");
-    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/ghost", c1, root), -EAGAIN, "cas of a missing ref with expectation: EAGAIN");
-    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/a..b", c1, NULL), -EINVAL, "cas of an invalid name: EINVAL");
-    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/m", MISSING, NULL), -ENOENT, "cas to a missing object: ENOENT");
+    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/ghost", c1, root), -EAGAIN,
+                 "cas of a missing ref with expectation: EAGAIN");
+    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/a..b", c1, NULL), -EINVAL,
+                 "cas of an invalid name: EINVAL");
+    CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/m", MISSING, NULL), -ENOENT,
+                 "cas to a missing object: ENOENT");
     CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/m", "zz", NULL), -EINVAL, "cas to a bad oid: EINVAL");
     CHECK_EQ_INT(sg_ref_cas(r, "refs/heads/feature/a", c1, NULL), 0, "cas creates a nested ref");
 
@@ -369,11 +400,15 @@ static void test_refs(sg_repo_t *r, const char *root, const char *c1)
     CHECK(n == 3 && strcmp(refs[1].oid, root) == 0, "branches come with their oids");
     sg_refs_free(refs, n);
 
-    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", c1), -EAGAIN, "delete with a stale expectation: EAGAIN");
-    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", root), 0, "delete with the right expectation");
+    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", c1), -EAGAIN,
+                 "delete with a stale expectation: EAGAIN");
+    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", root), 0,
+                 "delete with the right expectation");
     CHECK_EQ_INT(sg_ref_read(r, "refs/heads/zeta", oid), -ENOENT, "a deleted ref is gone: ENOENT");
-    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", root), -EAGAIN, "delete of a missing ref: EAGAIN");
-    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", NULL), -EINVAL, "delete without expectation: EINVAL");
+    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", root), -EAGAIN,
+                 "delete of a missing ref: EAGAIN");
+    CHECK_EQ_INT(sg_ref_delete_cas(r, "refs/heads/zeta", NULL), -EINVAL,
+                 "delete without expectation: EINVAL");
 }
 
 static void test_diff(sg_repo_t *r, const char *t1)
@@ -385,12 +420,12 @@ static void test_diff(sg_repo_t *r, const char *t1)
 
     blob(r, "hello\n", h);
     blob(r, "world\n", w);
-    ops[0] = up("a/b/c.txt", w, 0100644);   /* modified content */
-    ops[1] = up("x", w, 0100644);           /* mode only */
-    ops[2] = up("l", h, 0100644);           /* link -> file */
-    ops[3] = del("a-b");                    /* deleted */
-    ops[4] = up("n/new", h, 0100644);       /* added */
-    ops[5] = mkd("e/f");                    /* empty dir appears */
+    ops[0] = up("a/b/c.txt", w, 0100644); /* modified content */
+    ops[1] = up("x", w, 0100644);         /* mode only */
+    ops[2] = up("l", h, 0100644);         /* link -> file */
+    ops[3] = del("a-b");                  /* deleted */
+    ops[4] = up("n/new", h, 0100644);     /* added */
+    ops[5] = mkd("e/f");                  /* empty dir appears */
     sg_tree_apply(r, t1, ops, 6, t2);
     CHECK_EQ_INT(sg_tree_diff(r, t1, t2, &c, &n), 0, "tree_diff succeeds");
     changes(c, n, buf, sizeof buf);
@@ -400,7 +435,8 @@ static void test_diff(sg_repo_t *r, const char *t1)
 
     CHECK_EQ_INT(sg_tree_diff(r, t2, t1, &c, &n), 0, "reverse tree_diff succeeds");
     changes(c, n, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "A a-b, M a/b/c.txt, D e/f, M l, D n/new, M x", "an empty dir vanishing is D");
+    CHECK_EQ_STR(buf, "A a-b, M a/b/c.txt, D e/f, M l, D n/new, M x",
+                 "an empty dir vanishing is D");
     sg_changes_free(c, n);
 
     apply1(r, t2, up("e/f/g", h, 0100644), t3);
@@ -421,7 +457,8 @@ static void test_diff(sg_repo_t *r, const char *t1)
     sg_changes_free(c, n);
     CHECK_EQ_INT(sg_tree_diff(r, t1, t1, &c, &n), 0, "tree_diff of a tree with itself");
     CHECK(n == 0 && c == NULL, "no changes");
-    CHECK_EQ_INT(sg_tree_diff(r, t1, MISSING, &c, &n), -ENOENT, "tree_diff with a missing tree: ENOENT");
+    CHECK_EQ_INT(sg_tree_diff(r, t1, MISSING, &c, &n), -ENOENT,
+                 "tree_diff with a missing tree: ENOENT");
     CHECK_EQ_INT(sg_tree_diff(r, "bad", t1, &c, &n), -EINVAL, "tree_diff with a bad oid: EINVAL");
 }
 
@@ -434,7 +471,8 @@ static int blob_is(sg_repo_t *r, const char *tree, const char *path, const char 
 
     if (sg_tree_lookup(r, tree, path, &e) < 0)
         return 0;
-    ok = sg_blob_read(r, e.oid, &data, &len) == 0 && len == strlen(want) && !memcmp(data, want, len);
+    ok =
+        sg_blob_read(r, e.oid, &data, &len) == 0 && len == strlen(want) && !memcmp(data, want, len);
     free(e.path);
     free(data);
     return ok;
@@ -455,18 +493,18 @@ static void test_merge_edges(sg_repo_t *r, const char *base)
     sg_blob_write(r, "\0\1\2ours", 7, bin1);
     sg_blob_write(r, "\0\1\2theirs", 9, bin2);
     sg_tree_apply(r, base,
-                  (sg_op_t[]){up("new", a, 0100644), up("bin", bin1, 0100644),
-                              up("ln", a, 0120000), up("df", a, 0100644)},
-                  4, ours);
+                  (sg_op_t[]){up("new", a, 0100644), up("bin", bin1, 0100644), up("ln", a, 0120000),
+                              up("df", a, 0100644), up("fd/y", a, 0100644)},
+                  5, ours);
     sg_tree_apply(r, base,
-                  (sg_op_t[]){up("new", b, 0100644), up("bin", bin2, 0100644),
-                              up("ln", b, 0120000), up("df/x", b, 0100644)},
-                  4, theirs);
+                  (sg_op_t[]){up("new", b, 0100644), up("bin", bin2, 0100644), up("ln", b, 0120000),
+                              up("df/x", b, 0100644), up("fd", b, 0100644)},
+                  5, theirs);
     CHECK_EQ_INT(sg_tree_merge(r, base, ours, theirs, out, &cf, &ncf), 0,
                  "a merge with add/add, binary, link and dir/file conflicts succeeds");
     for (i = 0; i < ncf; i++)
         off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? " " : "", cf[i]);
-    CHECK_EQ_STR(ncf ? buf : "", "bin df df/x ln new", "all of them are reported");
+    CHECK_EQ_STR(ncf ? buf : "", "bin df df/x fd fd/y ln new", "all of them are reported");
     sg_strv_free(cf, ncf);
     CHECK_EQ_INT(sg_tree_lookup(r, out, "bin", &e), 0, "the binary file is in the tree");
     CHECK_EQ_STR(e.oid, bin1, "a binary conflict keeps the target's version");
@@ -475,7 +513,11 @@ static void test_merge_edges(sg_repo_t *r, const char *base)
     CHECK(e.type == SG_LINK && strcmp(e.oid, a) == 0, "a link conflict keeps the target's link");
     free(e.path);
     CHECK_EQ_INT(sg_tree_lookup(r, out, "df", &e), 0, "the dir/file path is in the tree");
-    CHECK(e.type == SG_BLOB && strcmp(e.oid, a) == 0, "a dir/file conflict keeps the target's file");
+    CHECK(e.type == SG_BLOB && strcmp(e.oid, a) == 0,
+          "a dir/file conflict keeps the target's file");
+    free(e.path);
+    CHECK_EQ_INT(sg_tree_lookup(r, out, "fd/y", &e), 0,
+                 "a file/dir conflict keeps the target's dir");
     free(e.path);
     CHECK_EQ_INT(sg_tree_lookup(r, out, "new", &e), 0, "the add/add file is in the tree");
     free(e.path);
@@ -497,8 +539,8 @@ static void test_merge(sg_repo_t *r)
     blob(r, "1\n2\n3\n4\nfive\n", f2);
     blob(r, "g\n", g0);
     blob(r, "g changed\n", g1);
-    sg_tree_apply(r, NULL, (sg_op_t[]){up("f", f0, 0100644), up("g", g0, 0100644), mkd("keep")},
-                  3, base);
+    sg_tree_apply(r, NULL, (sg_op_t[]){up("f", f0, 0100644), up("g", g0, 0100644), mkd("keep")}, 3,
+                  base);
     sg_tree_apply(r, base, (sg_op_t[]){up("f", f1, 0100644), mkd("ours-empty")}, 2, ours);
     sg_tree_apply(r, base, (sg_op_t[]){up("f", f2, 0100644), mkd("src/empty")}, 2, theirs);
     CHECK_EQ_INT(sg_tree_merge(r, base, ours, theirs, out, &cf, &ncf), 0, "a clean merge succeeds");
@@ -506,7 +548,8 @@ static void test_merge(sg_repo_t *r)
     CHECK(blob_is(r, out, "f", "one\n2\n3\n4\nfive\n"), "both sides' edits are merged");
     CHECK_EQ_INT(sg_tree_lookup(r, out, "keep", &e), 0, "an unchanged empty dir survives a merge");
     free(e.path);
-    CHECK_EQ_INT(sg_tree_lookup(r, out, "ours-empty", &e), 0, "the target's new empty dir survives");
+    CHECK_EQ_INT(sg_tree_lookup(r, out, "ours-empty", &e), 0,
+                 "the target's new empty dir survives");
     free(e.path);
     CHECK_EQ_INT(sg_tree_lookup(r, out, "src/empty", &e), 0, "the source's new empty dir survives");
     free(e.path);
@@ -516,7 +559,8 @@ static void test_merge(sg_repo_t *r)
     blob(r, "1\nzwei\n3\n4\n5\n", f2);
     sg_tree_apply(r, base, (sg_op_t[]){up("f", f1, 0100644), del("g")}, 2, ours);
     sg_tree_apply(r, base, (sg_op_t[]){up("f", f2, 0100644), up("g", g1, 0100644)}, 2, theirs);
-    CHECK_EQ_INT(sg_tree_merge(r, base, ours, theirs, out, &cf, &ncf), 0, "a conflicting merge succeeds");
+    CHECK_EQ_INT(sg_tree_merge(r, base, ours, theirs, out, &cf, &ncf), 0,
+                 "a conflicting merge succeeds");
     CHECK_EQ_INT(ncf, 2, "two conflicting paths");
     CHECK(ncf == 2 && !strcmp(cf[0], "f") && !strcmp(cf[1], "g"), "conflicts are sorted paths");
     CHECK_EQ_INT(sg_tree_lookup(r, out, "f", &e), 0, "the conflicted file is in the tree");
@@ -546,7 +590,8 @@ static void test_git_cli(const char *repo)
         return;
     }
     snprintf(cmd, sizeof cmd,
-             "git -C '%s' log --format=raw refs/heads/main | grep -q '^change-id z\\{32\\}$'", repo);
+             "git -C '%s' log --format=raw refs/heads/main | grep -q '^change-id z\\{32\\}$'",
+             repo);
     CHECK_EQ_INT(system(cmd), 0, "git log --format=raw shows the root change-id header");
     snprintf(cmd, sizeof cmd,
              "git -C '%s' cat-file commit refs/heads/feature/a | sed -n '/^committer /{n;p;q}' | "
