@@ -225,6 +225,9 @@ static int write_change(req_t *r, sg_repo_t *g, change_body_t *cb, repo_write_t 
         return http_error(r, 404, "NOT_FOUND", "change '%s' not found",
                           w->change_id ? w->change_id : w->base_rev);
     default:
+        if (err == -EEXIST || err == -ENOTDIR || err == -EISDIR)
+            return http_error(r, 409, "CONFLICT", "a file and a directory collide at a path "
+                                                  "of this write");
         return http_errno(r, err, "path");
     }
 }

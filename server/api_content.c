@@ -107,7 +107,12 @@ int api_content_get(req_t *r)
         if (!*dq || *end || depth < 1 || depth > 1000)
             return http_error(r, 400, "BAD_REQUEST", "depth must be 1..1000");
     }
-    if (qpath && (strlen(qpath) > PATHCHECK_MAX_PATH || pathcheck_query(qpath, path, &why) < 0))
+    size_t qlen = 0;
+    if (qpath)
+        MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "path", 4, &qpath, &qlen);
+    if (qpath && qlen != strlen(qpath))
+        return http_error(r, 400, "BAD_REQUEST", "path: NUL byte in path");
+    if (qpath && (qlen > PATHCHECK_MAX_PATH || pathcheck_query(qpath, path, &why) < 0))
         return http_error(r, 400, "BAD_REQUEST", "path: %s", why ? why : "too long");
     if (!qpath)
         path[0] = '\0';
@@ -201,7 +206,7 @@ static int parse_range(const char *h, uint64_t len, uint64_t *from, uint64_t *to
 
 int api_blob_get(req_t *r)
 {
-    const char *oid = r->seg[4];
+    const char *oid = r->seg[3];
     if (!valid_oid(oid))
         return http_error(r, 400, "BAD_REQUEST", "'%s' is not a blob id", oid);
     char etag[48];
@@ -244,8 +249,6 @@ int api_blob_get(req_t *r)
 
 int api_blob_upload(req_t *r)
 {
-    if (r->nseg != 4)
-        return http_error(r, 404, "NOT_FOUND", "no such endpoint");
     sg_repo_t *g;
     if (repo_open_git(&r->repo, &g) < 0)
         return http_errno(r, -EIO, "repository");

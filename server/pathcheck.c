@@ -63,10 +63,6 @@ int pathcheck_file(const char *path, size_t len, const char **why)
 int pathcheck_query(const char *path, char *out, const char **why)
 {
     size_t len = strlen(path);
-    while (len > 0 && path[0] == '/') { /* "/src" in a query means "src" */
-        path++;
-        len--;
-    }
     if (len > 0 && path[len - 1] == '/')
         len--;
     memcpy(out, path, len);

@@ -13,7 +13,7 @@
 /* 0 if path (len bytes, may contain NUL) is a valid repo-relative file path;
  * else -EINVAL with a static reason in *why. */
 int pathcheck_file(const char *path, size_t len, const char **why);
-/* Same for a path in a query (GET): "" and one trailing '/' are allowed
+/* Same for a path in a query (GET): "" (the root) and one trailing '/' are allowed
  * (the result, in out, has it stripped; out holds len + 1 bytes). */
 int pathcheck_query(const char *path, char *out, const char **why);
 /* Repo names: 1..100 of [A-Za-z0-9._-], not starting with '.' or '-', not

@@ -1603,7 +1603,7 @@ int sg_bookmark_name_valid(const char *name)
     int valid = 0;
 
     if (!name || !*name || strlen(name) > BOOKMARK_MAX || name[0] == '-' ||
-        strcmp(name, "HEAD") == 0)
+        strcmp(name, "HEAD") == 0 || strcmp(name, "@") == 0)
         return 0;
     if (sg_global_init() < 0)
         return 0;
@@ -1912,8 +1912,8 @@ static int restore_empty_dirs(sg_repo_t *r, git_tree *const t[3], git_oid *tree)
     for (i = 0; i < dirs.n && rc == 0; i++) {
         sg_op_t op = {.kind = SG_OP_MKDIR, .path = dirs.v[i].path};
         rc = tapply_op(&ta, &op);
-        if (rc == -EEXIST || rc == -ENOTDIR)
-            rc = 0;
+        if (rc == -EEXIST || rc == -ENOTDIR || rc == -EINVAL)
+            rc = 0; /* a file took its place, or a name git refuses */
     }
     if (rc == 0)
         rc = tapply_finish(&ta, tree);

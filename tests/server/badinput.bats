@@ -215,7 +215,7 @@ rep() { printf "%${2}s" "" | tr ' ' "$1"; }
     make_repo bi-long
     seg255=$(rep s 255)
     p=""
-    for i in $(seq 1 15); do p="$p$(rep q 254)/"; done    # 15 * 255 = 3825 bytes
+    for i in $(seq 1 16); do p="$p$(rep q 254)/"; done    # 16 * 255 = 4080 bytes
     p="$p$(rep r $((4096 - ${#p})))"
     [ "${#p}" -eq 4096 ]
     jreq POST /acme/bi-long/changes "{\"base_change_id\":\"main\",\"files\":[$(entry "$seg255"),$(entry "$p")]}"

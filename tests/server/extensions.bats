@@ -388,7 +388,7 @@ echo hi
     oids=$(jq -c '.[:1000]' <<<"$oids")
     jreq POST "/$MESA_ORG/blob-batch-max/blobs/batch" "{\"oids\":$oids}"
     expect 200
-    assert_equal "$(jq '[.blobs | length, (.missing | length)]' -c <<<"$body")" '[0,1000]'
+    assert_equal "$(jq '[(.blobs | length), (.missing | length)]' -c <<<"$body")" '[0,1000]'
 }
 
 # ---------------------------------------------------------------- mtime_ns
