@@ -40,13 +40,11 @@ static void record(req_t *r, const char *type, json_t *data)
 
 int api_bookmarks_list(req_t *r)
 {
-    long off = 0;
+    long off;
     int limit;
-    const char *cur = http_arg(r, "cursor"), *glob = http_arg(r, "glob");
-    if (util_parse_limit(http_arg(r, "limit"), 50, &limit) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "limit must be 1..100");
-    if (cur && util_cursor_decode(cur, &off) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "invalid cursor");
+    const char *glob = http_arg(r, "glob");
+    if (http_page_args(r, &off, &limit) < 0)
+        return 0;
     sg_repo_t *g;
     if (repo_open_git(&r->repo, &g) < 0)
         return http_errno(r, -EIO, "repository");
@@ -69,11 +67,7 @@ int api_bookmarks_list(req_t *r)
     }
     sg_refs_free(refs, n);
     sg_repo_close(g);
-    char next[32];
-    util_cursor_encode(off + (long)json_array_size(arr), next);
-    return http_json(r, 200, json_pack("{s:o, s:o, s:b}", "bookmarks", arr, "next_cursor",
-                                       more ? json_string(next) : json_null(), "has_more",
-                                       more));
+    return http_page(r, "bookmarks", arr, off, more);
 }
 
 /* Parse {"change_id"} (plus "name" when with_name) from the body. */

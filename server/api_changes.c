@@ -388,13 +388,11 @@ static int list_all(req_t *r, sg_repo_t *g, long off, int limit, json_t *arr, in
 
 int api_changes_list(req_t *r)
 {
-    long off = 0;
+    long off;
     int limit, more = 0;
-    const char *cur = http_arg(r, "cursor"), *bm = http_arg(r, "bookmark");
-    if (util_parse_limit(http_arg(r, "limit"), 50, &limit) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "limit must be 1..100");
-    if (cur && util_cursor_decode(cur, &off) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "invalid cursor");
+    const char *bm = http_arg(r, "bookmark");
+    if (http_page_args(r, &off, &limit) < 0)
+        return 0;
     sg_repo_t *g;
     if (repo_open_git(&r->repo, &g) < 0)
         return http_errno(r, -EIO, "repository");
@@ -406,9 +404,5 @@ int api_changes_list(req_t *r)
         json_decref(arr);
         return http_errno(r, rc, bm ? "bookmark" : "changes");
     }
-    char next[32];
-    util_cursor_encode(off + (long)json_array_size(arr), next);
-    return http_json(r, 200, json_pack("{s:o, s:o, s:b}", "changes", arr, "next_cursor",
-                                       more ? json_string(next) : json_null(), "has_more",
-                                       more));
+    return http_page(r, "changes", arr, off, more);
 }

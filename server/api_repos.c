@@ -62,13 +62,10 @@ int api_repo_get(req_t *r)
 
 int api_repos_list(req_t *r)
 {
-    long off = 0;
+    long off;
     int limit;
-    const char *cur = http_arg(r, "cursor");
-    if (util_parse_limit(http_arg(r, "limit"), 50, &limit) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "limit must be 1..100");
-    if (cur && util_cursor_decode(cur, &off) < 0)
-        return http_error(r, 400, "BAD_REQUEST", "invalid cursor");
+    if (http_page_args(r, &off, &limit) < 0)
+        return 0;
     db_repo_t *repos = NULL;
     size_t n = 0;
     int more = 0;
@@ -77,13 +74,12 @@ int api_repos_list(req_t *r)
         return http_errno(r, rc, "repositories");
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        char full[256];
-        snprintf(full, sizeof full, "%s/%s", r->org.slug, repos[i].name);
-        if (auth_check(&r->who, r->org.slug, repos[i].name, AUTH_READ,
-                       &(const char *){NULL}) == 0)
+        const char *why;
+        if (auth_check(&r->who, r->org.slug, repos[i].name, AUTH_READ, &why) == 0)
             json_array_append_new(arr, repo_json(&r->org, &repos[i], NULL));
     }
     free(repos);
+    /* the cursor counts rows read, not rows shown (some may be out of scope) */
     char next[32];
     util_cursor_encode(off + (long)n, next);
     return http_json(r, 200, json_pack("{s:o, s:o, s:b}", "repos", arr, "next_cursor",

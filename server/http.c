@@ -148,6 +148,26 @@ json_t *http_body_json(req_t *r)
     return v;
 }
 
+int http_page_args(req_t *r, long *off, int *limit)
+{
+    const char *cur = http_arg(r, "cursor");
+    *off = 0;
+    if (util_parse_limit(http_arg(r, "limit"), 50, limit) < 0)
+        return http_error(r, 400, "BAD_REQUEST", "limit must be 1..100"), -1;
+    if (cur && util_cursor_decode(cur, off) < 0)
+        return http_error(r, 400, "BAD_REQUEST", "invalid cursor"), -1;
+    return 0;
+}
+
+int http_page(req_t *r, const char *key, json_t *items, long off, int more)
+{
+    char next[32];
+    util_cursor_encode(off + (long)json_array_size(items), next);
+    return http_json(r, 200, json_pack("{s:o, s:o, s:b}", key, items, "next_cursor",
+                                       more ? json_string(next) : json_null(), "has_more",
+                                       more));
+}
+
 /* ------------------------------------------------------------ rate limit */
 
 typedef struct bucket {

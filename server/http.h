@@ -61,6 +61,11 @@ int http_error_details(req_t *r, unsigned status, const char *code, json_t *deta
 int http_errno(req_t *r, int err, const char *what);
 /* Raw bytes (copied). */
 int http_bytes(req_t *r, unsigned status, const void *data, size_t len, const char *ctype);
+/* List pagination: parse ?cursor= and ?limit= (default 50, 1..100); on a
+ * bad value sets a 400 response and returns -1. */
+int http_page_args(req_t *r, long *off, int *limit);
+/* Respond {"<key>": items, "next_cursor", "has_more"} (items stolen). */
+int http_page(req_t *r, const char *key, json_t *items, long off, int more);
 /* Parse the body as a JSON object (NULL + error response set on failure). */
 json_t *http_body_json(req_t *r);
 

@@ -234,8 +234,8 @@ static int record_mtimes(const db_repo_t *repo, const repo_write_t *w, const pla
     return rc;
 }
 
-/* Bookmarks at old move to new_commit; names appended to moved. */
-static void follow_bookmarks(sg_repo_t *g, const char *old, const char *new_commit, json_t *moved)
+/* Bookmarks at old move to new_commit: they follow the rewritten change. */
+static void follow_bookmarks(sg_repo_t *g, const char *old, const char *new_commit)
 {
     sg_ref_t *refs = NULL;
     size_t n = 0;
@@ -246,8 +246,11 @@ static void follow_bookmarks(sg_repo_t *g, const char *old, const char *new_comm
             continue;
         char ref[300];
         snprintf(ref, sizeof ref, "refs/heads/%s", refs[i].name);
-        if (sg_ref_cas(g, ref, new_commit, old) == 0)
-            json_array_append_new(moved, json_string(refs[i].name));
+        /* under the repo lock no other writer can race; a failure here is
+         * a stale lock or outside interference, repaired at start-up */
+        if (sg_ref_cas(g, ref, new_commit, old) < 0)
+            fprintf(stderr, "mesad: bookmark %s could not follow its change to %s\n",
+                    refs[i].name, new_commit);
     }
     sg_refs_free(refs, n);
 }
@@ -285,11 +288,8 @@ static int commit_plan(const db_org_t *org, const db_repo_t *repo, sg_repo_t *g,
         db_rollback();
         return rc;
     }
-    if (w->change_id) {
-        json_t *moved = json_array();
-        follow_bookmarks(g, p->old_commit, p->new_commit, moved);
-        json_decref(moved);
-    }
+    if (w->change_id)
+        follow_bookmarks(g, p->old_commit, p->new_commit);
     return 0;
 }
 
@@ -476,6 +476,12 @@ int repo_recover_all(const char *data_dir)
         return rc;
     for (size_t i = 0; i < n; i++) {
         sg_repo_t *g;
+        char path[4200];
+        repo_git_path(&repos[i], path, sizeof path);
+        int stale = sg_repo_clear_stale_locks(path);
+        if (stale > 0)
+            fprintf(stderr, "mesad: removed %d stale lock file(s) in repo %s\n", stale,
+                    repos[i].name);
         if (repo_open_git(&repos[i], &g) < 0) {
             fprintf(stderr, "mesad: repo %s (%s) cannot be opened\n", repos[i].name,
                     repos[i].id);

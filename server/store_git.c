@@ -320,6 +320,47 @@ static int rm_at(int dfd, const char *name)
     return unlinkat(dfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
+/* Unlink *.lock files below dirfd (recursively); returns the count. */
+static int clear_locks_at(int dirfd)
+{
+    DIR *d = fdopendir(dirfd);
+    struct dirent *de;
+    int n = 0;
+    if (!d) {
+        close(dirfd);
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_type == DT_DIR) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (sub >= 0)
+                n += clear_locks_at(sub);
+        } else if (len > 5 && strcmp(de->d_name + len - 5, ".lock") == 0 &&
+                   unlinkat(dirfd, de->d_name, 0) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+int sg_repo_clear_stale_locks(const char *path)
+{
+    char p[4200];
+    int n = 0;
+    snprintf(p, sizeof p, "%s/packed-refs.lock", path);
+    if (unlink(p) == 0)
+        n++;
+    snprintf(p, sizeof p, "%s/refs", path);
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? n : -errno;
+    return n + clear_locks_at(fd);
+}
+
 int sg_repo_destroy(const char *path)
 {
     if (!path || !*path)

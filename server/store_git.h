@@ -34,6 +34,11 @@ int sg_global_init(void);
 int sg_repo_create(const char *path, const char *default_bookmark, char root_oid[SG_OID_HEX]);
 int sg_repo_open(const char *path, sg_repo_t **out);
 void sg_repo_close(sg_repo_t *r);
+/* Remove lock files (*.lock under refs/, packed-refs.lock) that a process killed
+ * in the middle of a ref update left behind; only safe while no other
+ * process writes the repository (mesad holds the data directory's lock).
+ * Returns the number removed, or a negative errno. */
+int sg_repo_clear_stale_locks(const char *path);
 /* Remove the repository directory recursively. */
 int sg_repo_destroy(const char *path);
 

@@ -341,7 +341,10 @@ change_body() {
     AUTH=$t jreq POST /acme/r1/changes "$(change_body n.txt no)"
     expect_error 403 READ_ONLY
     AUTH=$t jreq POST /acme/r2/changes "$(change_body n.txt yes)"
-    expect 201
+    expect 201    # ro_repos grants nothing outside repos
+    t=$(token '.repos = ["acme/r1"] | .ro_repos = ["acme/r2"]')
+    AUTH=$t api GET /acme/r2
+    expect_error 403 FORBIDDEN
 }
 
 @test "a token with scopes [read] reads but its writes get 403 READ_ONLY" {

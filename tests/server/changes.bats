@@ -87,6 +87,15 @@ patch_change() {
     jcheck --arg root "$ROOT_CHANGE" '.change_id == $root'
 }
 
+@test "author and committer dates are RFC 3339 UTC with milliseconds, like every time" {
+    jreq POST "/acme/$R/changes" "{\"base_change_id\":\"$ROOT_CHANGE\",\"files\":[$(file_json a x)]}"
+    expect 201
+    jcheck --arg ts "$TS_RE" '(.author.date | test($ts)) and (.committer.date | test($ts))'
+    api GET "/acme/$R/changes/$(jq -r .id <<<"$body")"
+    expect 200
+    jcheck --arg ts "$TS_RE" '(.author.date | test($ts)) and (.committer.date | test($ts))'
+}
+
 @test "two changes on the same base get different change ids" {
     local a b
     a=$(new_change "$R" "$ROOT_CHANGE" "[$(file_json x 1)]")

@@ -42,7 +42,8 @@ serve_own() {
     OWN_URL=http://$(grep -o '127\.0\.0\.1:[0-9]*' "$dir.ready" | head -1)
 }
 
-# wait_exit PID: wait (at most 10 s) for PID to exit; echoes its exit status.
+# wait_exit PID: wait (at most 10 s) for PID to exit; sets EXIT_RC to its
+# exit status (not in a subshell: only the parent shell can wait for it).
 wait_exit() {
     local pid=$1 i rc=0
     for i in $(seq 1 200); do
@@ -54,7 +55,7 @@ wait_exit() {
         return 1
     fi
     wait "$pid" || rc=$?
-    echo "$rc"
+    EXIT_RC=$rc
 }
 
 # whoami_as KEY [URL]: HTTP status of GET /v1/whoami with KEY
@@ -293,14 +294,14 @@ whoami_as() {
 }
 
 @test "serve exits 0 on SIGTERM" {
-    local d=$BATS_TEST_TMPDIR/data key rc
+    local d=$BATS_TEST_TMPDIR/data key
     key=$("$MESAD" init --data "$d" --org acme --json | jq -r .api_key)
     serve_own "$d"
     assert_equal "$(whoami_as "$key" "$OWN_URL")" 200
     kill -TERM "$OWN_PID"
-    rc=$(wait_exit "$OWN_PID")
+    wait_exit "$OWN_PID"
     OWN_PID=
-    assert_equal "$rc" 0
+    assert_equal "$EXIT_RC" 0
     # the port is closed afterwards
     run curl -sS -o /dev/null --max-time 5 "$OWN_URL/healthz"
     assert_failure
