@@ -322,10 +322,12 @@ repo_wstatus_t repo_write(const db_org_t *org, const db_repo_t *repo, sg_repo_t 
 
 /* ------------------------------------------------------------ rendering */
 
-static json_t *sig_json(const char *name, const char *email, int64_t when, int offset)
+/* Signature dates are given in UTC with milliseconds, like every time of
+ * the API (git keeps the author's offset; the commit object shows it). */
+static json_t *sig_json(const char *name, const char *email, int64_t when)
 {
-    char date[40];
-    util_fmt_time_s(when, offset, date);
+    char date[32];
+    util_fmt_time_ms(when * 1000, date);
     return json_pack("{s:s, s:s, s:s}", "name", name ? name : "", "email", email ? email : "",
                      "date", date);
 }
@@ -349,8 +351,8 @@ json_t *repo_change_json(sg_repo_t *g, const db_repo_t *repo, const db_change_t 
         "{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:s, s:s}", "id", c->change_id,
         "current_commit_oid", c->commit_oid, "is_conflicted", c->is_conflicted, "message",
         ci.message ? ci.message : "", "author",
-        sig_json(ci.author_name, ci.author_email, ci.author_time, ci.author_offset), "committer",
-        sig_json(ci.committer_name, ci.committer_email, ci.committer_time, ci.committer_offset),
+        sig_json(ci.author_name, ci.author_email, ci.author_time), "committer",
+        sig_json(ci.committer_name, ci.committer_email, ci.committer_time),
         "parents", parents, "created_at", created, "updated_at", updated);
     sg_commit_info_free(&ci);
     return v;

@@ -45,23 +45,6 @@ void util_fmt_time_ms(int64_t ms, char out[32])
     copy_trunc(out, 32, buf);
 }
 
-void util_fmt_time_s(int64_t secs, int offset_min, char out[40])
-{
-    time_t t = (time_t)(secs + (int64_t)offset_min * 60);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[160];
-    int a = offset_min < 0 ? -offset_min : offset_min;
-    int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (offset_min == 0)
-        snprintf(buf + n, sizeof buf - (size_t)n, "Z");
-    else
-        snprintf(buf + n, sizeof buf - (size_t)n, "%c%02d:%02d", offset_min < 0 ? '-' : '+',
-                 a / 60, a % 60);
-    copy_trunc(out, 40, buf);
-}
-
 int util_parse_time(const char *s, int64_t *secs, int *offset_min)
 {
     struct tm tm = {0};

@@ -12,8 +12,6 @@ int64_t util_now_ms(void);
 int64_t util_now_ns(void);
 /* RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void util_fmt_time_ms(int64_t ms, char out[32]);
-/* Same, from seconds and a timezone offset in minutes (git signature time). */
-void util_fmt_time_s(int64_t s, int offset_min, char out[40]);
 /* Parse RFC 3339 ("2026-01-02T03:04:05Z", "...+01:00", fractional seconds
  * ignored) into seconds and offset. Returns 0 or -EINVAL. */
 int util_parse_time(const char *s, int64_t *secs, int *offset_min);
