@@ -159,3 +159,25 @@ file_json() {
 }
 
 ROOT_CHANGE=zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz
+
+# RFC 3339 UTC with milliseconds, the API's time format
+TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+
+# expect_error CODE ERROR_CODE: expect, and the body is a complete error object
+expect_error() {
+    expect "$1" "$2" || return 1
+    jq -e '(.error | type == "object") and (.error.code | type == "string")
+           and (.error.message | type == "string" and length > 0)' <<<"$body" >/dev/null || {
+        echo "not an error body: $body" >&2
+        return 1
+    }
+}
+
+# jcheck [jq args] FILTER: the last body satisfies a jq filter
+jcheck() {
+    jq -e "$@" <<<"$body" >/dev/null || {
+        echo "check failed: ${*: -1}" >&2
+        echo "body: $body" >&2
+        return 1
+    }
+}

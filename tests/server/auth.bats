@@ -47,25 +47,6 @@ pause_server() {
     wait "$MESAD_PID" 2>/dev/null || true
 }
 
-# expect_error HTTP CODE: status, error code, and the {"error":{"code","message"}} shape
-expect_error() {
-    expect "$1" "$2" || return 1
-    jq -e '(.error | type == "object") and (.error.code | type == "string")
-           and (.error.message | type == "string" and length > 0)' <<<"$body" >/dev/null || {
-        echo "not an error body: $body" >&2
-        return 1
-    }
-}
-
-# jcheck [jq args] FILTER: the last body satisfies FILTER
-jcheck() {
-    jq -e "$@" <<<"$body" >/dev/null || {
-        echo "check failed: ${*: -1}" >&2
-        echo "body: $body" >&2
-        return 1
-    }
-}
-
 # hdr KEY_ID [ALG]: a token header
 hdr() { printf '{"alg":"%s","typ":"mesa-at+jwt","kid":"%s.v1"}' "${2:-HS256}" "$1"; }
 

@@ -22,15 +22,6 @@ teardown() {
     fi
 }
 
-expect_error() {
-    expect "$1" "$2" || return 1
-    jq -e '(.error | type == "object") and (.error.code | type == "string")
-           and (.error.message | type == "string" and length > 0)' <<<"$body" >/dev/null || {
-        echo "not an error body: $body" >&2
-        return 1
-    }
-}
-
 # post_raw BODY / patch_raw BODY: send BODY as is
 post_raw() { jreq POST /acme/bi/changes "$1"; }
 patch_raw() { jreq PATCH "/acme/bi/changes/$C" "$1"; }

@@ -15,23 +15,6 @@ setup() {
     GITDIR="$MESAD_DATA/repos/$REPO_ID.git"
 }
 
-expect_error() {
-    expect "$1" "$2" || return 1
-    jq -e '(.error | type == "object") and (.error.code | type == "string")
-           and (.error.message | type == "string" and length > 0)' <<<"$body" >/dev/null || {
-        echo "not an error body: $body" >&2
-        return 1
-    }
-}
-
-jcheck() {
-    jq -e "$@" <<<"$body" >/dev/null || {
-        echo "check failed: ${*: -1}" >&2
-        echo "body: $body" >&2
-        return 1
-    }
-}
-
 raw() {
     api GET "/acme/$R/content?change_id=$1&path=$2" -H 'Accept: application/octet-stream'
     expect 200 || return 1

@@ -8,25 +8,6 @@ load ../lib/mesad
 setup_file() { mesad_start; }
 teardown_file() { mesad_stop; }
 
-TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
-
-expect_error() {
-    expect "$1" "$2" || return 1
-    jq -e '(.error | type == "object") and (.error.code | type == "string")
-           and (.error.message | type == "string" and length > 0)' <<<"$body" >/dev/null || {
-        echo "not an error body: $body" >&2
-        return 1
-    }
-}
-
-jcheck() {
-    jq -e "$@" <<<"$body" >/dev/null || {
-        echo "check failed: ${*: -1}" >&2
-        echo "body: $body" >&2
-        return 1
-    }
-}
-
 # is_repo NAME [DEFAULT_BOOKMARK]: the last body is a complete Repo object
 is_repo() {
     jcheck --arg n "$1" --arg db "${2:-main}" --arg ts "$TS_RE" '
