@@ -154,7 +154,11 @@ int api_events(req_t *r)
     const char *q = http_arg(r, "after");
     int64_t after = 0;
     int have_after = 0;
-    if (lei || q) {
+    if (!lei && q && strcmp(q, "now") == 0) { /* start from the newest event */
+        if (db_events_last(r->repo.id, &after) < 0)
+            return http_errno(r, -EIO, "events");
+        have_after = 1;
+    } else if (lei || q) {
         if (parse_id(lei ? lei : q, &after) < 0)
             return http_error(r, 400, "BAD_REQUEST", "event ids are non-negative integers");
         have_after = 1;

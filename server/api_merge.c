@@ -182,7 +182,9 @@ static int write_merge(req_t *r, sg_repo_t *g, merge_t *m)
     free(cs);
     c.is_conflicted = m->nconflicts > 0;
     c.created_ms = c.updated_ms = util_now_ms();
-    rc = db_begin();
+    rc = sg_commit_keep(g, m->commit);
+    if (rc == 0)
+        rc = db_begin();
     if (rc == 0)
         rc = db_change_put(r->repo.id, &c);
     if (rc == 0)

@@ -270,7 +270,9 @@ static int commit_plan(const db_org_t *org, const db_repo_t *repo, sg_repo_t *g,
                              "paths_truncated", w->nops > 1000);
     if (!w->change_id)
         json_object_del(data, "previous_commit_oid");
-    int rc = db_begin();
+    int rc = sg_commit_keep(g, p->new_commit);
+    if (rc == 0)
+        rc = db_begin();
     if (rc == 0)
         rc = db_change_put(repo->id, out);
     if (rc == 0)
@@ -293,21 +295,35 @@ static int commit_plan(const db_org_t *org, const db_repo_t *repo, sg_repo_t *g,
     return 0;
 }
 
+/* Optimistic first: objects are built without the lock and committed if
+ * nobody wrote meanwhile. After OPTIMISTIC_TRIES lost races the plan is
+ * made under the lock, which cannot lose: a write without an expected base
+ * always lands, however contended the change is. */
+#define OPTIMISTIC_TRIES 3
+
 repo_wstatus_t repo_write(const db_org_t *org, const db_repo_t *repo, sg_repo_t *g,
                           const repo_write_t *w, db_change_t *out, char current_out[SG_OID_HEX],
                           int *err)
 {
     *err = 0;
-    for (int attempt = 0; attempt < 50; attempt++) {
+    for (int attempt = 0; attempt <= OPTIMISTIC_TRIES; attempt++) {
+        int locked = attempt == OPTIMISTIC_TRIES;
         plan_t p = {0};
+        if (locked)
+            repo_lock(repo->id);
         repo_wstatus_t st = w->change_id ? plan_patch(g, repo, w, &p, current_out, err)
                                          : plan_create(g, repo, w, &p, err);
-        if (st != REPO_W_OK)
+        if (st != REPO_W_OK) {
+            if (locked)
+                repo_unlock(repo->id);
             return st;
-        repo_lock(repo->id);
-        if (!plan_still_valid(g, repo, w, &p)) {
-            repo_unlock(repo->id);
-            continue; /* someone wrote first: rebuild on the new state */
+        }
+        if (!locked) {
+            repo_lock(repo->id);
+            if (!plan_still_valid(g, repo, w, &p)) {
+                repo_unlock(repo->id);
+                continue; /* someone wrote first: rebuild on the new state */
+            }
         }
         *err = commit_plan(org, repo, g, w, &p, out);
         repo_unlock(repo->id);
@@ -316,7 +332,7 @@ repo_wstatus_t repo_write(const db_org_t *org, const db_repo_t *repo, sg_repo_t 
         events_notify();
         return REPO_W_OK;
     }
-    *err = -EAGAIN;
+    *err = -EAGAIN; /* not reached: the locked attempt cannot lose */
     return REPO_W_ERROR;
 }
 

@@ -217,6 +217,8 @@ static int write_root(const char *path, const char *bookmark, char oid[SG_OID_HE
     if ((rc = sg_tree_apply(r, NULL, NULL, 0, tree)) < 0)
         goto out;
     rc = sg_commit_write(r, tree, NULL, 0, SG_ROOT_CHANGE_ID, &root, &root, "", oid);
+    if (rc == 0)
+        rc = sg_commit_keep(r, oid);
     if (rc < 0)
         goto out;
     snprintf(ref, sizeof ref, HEADS_PREFIX "%s", bookmark);
@@ -903,6 +905,14 @@ static int keep_ref(sg_repo_t *r, const git_oid *id)
     return rc < 0 ? gerr(rc) : 0;
 }
 
+int sg_commit_keep(sg_repo_t *r, const char *oid)
+{
+    git_oid id;
+    if (!oid || git_oid_fromstrn(&id, oid, strlen(oid)) < 0 || strlen(oid) != GIT_OID_HEXSZ)
+        return -EINVAL;
+    return keep_ref(r, &id);
+}
+
 static int lookup_tree(sg_repo_t *r, const char *hex, git_tree **out)
 {
     *out = NULL;
@@ -934,7 +944,7 @@ int sg_commit_write(sg_repo_t *r, const char *tree, const char *const *parents, 
         rc = gerr(rc);
         goto out;
     }
-    if ((rc = write_with_change_id(r, &buf, change_id, &id)) < 0 || (rc = keep_ref(r, &id)) < 0)
+    if ((rc = write_with_change_id(r, &buf, change_id, &id)) < 0)
         goto out;
     fmt_oid(out, &id);
 out:
@@ -1596,26 +1606,28 @@ out:
     return rc;
 }
 
+/* Iterates with a glob on refs/heads/ rather than git_branch_iterator,
+ * which reads every loose ref of the repository (one per commit ever
+ * written, under refs/jj/keep/): this stays O(bookmarks) as history grows. */
 int sg_branches_list(sg_repo_t *r, sg_ref_t **out, size_t *n)
 {
-    git_branch_iterator *it = NULL;
+    git_reference_iterator *it = NULL;
     git_reference *ref;
-    git_branch_t bt;
     sg_ref_t *v = NULL;
     size_t cnt = 0, cap = 0;
     int rc;
 
     *out = NULL;
     *n = 0;
-    if ((rc = git_branch_iterator_new(&it, r->repo, GIT_BRANCH_LOCAL)) < 0)
+    if ((rc = git_reference_iterator_glob_new(&it, r->repo, HEADS_PREFIX "*")) < 0)
         return gerr(rc);
-    while ((rc = git_branch_next(&ref, &bt, it)) == 0) {
+    while ((rc = git_reference_next(&ref, it)) == 0) {
         rc = push_branch(ref, &v, &cnt, &cap);
         git_reference_free(ref);
         if (rc < 0)
             break;
     }
-    git_branch_iterator_free(it);
+    git_reference_iterator_free(it);
     if (rc != GIT_ITEROVER) {
         sg_refs_free(v, cnt);
         return rc < 0 && rc != -ENOMEM ? gerr(rc) : rc;

@@ -78,11 +78,15 @@ typedef struct sg_sig {
     int offset_min; /* timezone offset in minutes */
 } sg_sig_t;
 /* Write a commit object with the change-id header (after committer, as jj
- * does). parents may be NULL when nparents == 0. Does not move any ref, but
- * does create the keep-ref refs/jj/keep/<oid>. */
+ * does). parents may be NULL when nparents == 0. Moves no ref: a commit
+ * that loses a race stays unreferenced (garbage for git gc). */
 int sg_commit_write(sg_repo_t *r, const char *tree, const char *const *parents, size_t nparents,
                     const char *change_id, const sg_sig_t *author, const sg_sig_t *committer,
                     const char *message, char out[SG_OID_HEX]);
+
+/* Keep a commit reachable: refs/jj/keep/<oid> (idempotent). Called for
+ * every commit that becomes part of a change's history. */
+int sg_commit_keep(sg_repo_t *r, const char *oid);
 
 typedef struct sg_commit_info {
     char oid[SG_OID_HEX];

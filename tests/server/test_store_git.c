@@ -338,7 +338,12 @@ static void test_commits(sg_repo_t *r, const char *root, const char *t1, char c1
           "time and offset read back");
     sg_commit_info_free(&ci);
     snprintf(keep, sizeof keep, "refs/jj/keep/%s", c1);
-    CHECK_EQ_INT(sg_ref_read(r, keep, oid), 0, "commit_write creates the keep-ref");
+    CHECK_EQ_INT(sg_ref_read(r, keep, oid), -ENOENT, "commit_write alone creates no keep-ref");
+    CHECK_EQ_INT(sg_commit_keep(r, c1), 0, "commit_keep succeeds");
+    CHECK_EQ_INT(sg_ref_read(r, keep, oid), 0, "commit_keep creates the keep-ref");
+    CHECK_EQ_STR(oid, c1, "the keep-ref points at the commit");
+    CHECK_EQ_INT(sg_commit_keep(r, c1), 0, "commit_keep again is a no-op");
+    CHECK_EQ_INT(sg_commit_keep(r, "xyz"), -EINVAL, "commit_keep of a non-oid: EINVAL");
 
     CHECK_EQ_INT(sg_commit_write(r, t1, parents, 1, "nope", &alice, &alice, "", c2), -EINVAL,
                  "commit_write with a bad change id: EINVAL");
