@@ -1,0 +1,68 @@
+/* tools/mesa.h - shared state of the `mesa` command: the connection, output
+ * mode, and helpers each subcommand file uses (mesa_repo.c, mesa_files.c,
+ * mesa_vc.c, mesa_watch.c).
+ */
+#ifndef MESA_TOOL_H
+#define MESA_TOOL_H
+
+#include <jansson.h>
+#include <stdarg.h>
+
+#include "client.h"
+
+#define ROOT_CHANGE "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+
+typedef struct mesa_ctx {
+    mesa_client_t *client;
+    char org[101];
+    char prefix[256]; /* mount prefix for PATH arguments, default /mesa */
+    int json;         /* --json */
+} mesa_ctx_t;
+
+/* Exit codes. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Connect (env or embedded default); prints the reason and returns
+ * EXIT_FAIL/EXIT_USAGE on failure. */
+int mesa_connect(mesa_ctx_t *ctx);
+
+/* Print "mesa: <what>: <message>" for an API error; returns EXIT_FAIL. */
+int mesa_fail(const char *what, const mesa_error_t *e);
+/* Print a usage error "mesa <cmd>: <msg>" and return EXIT_USAGE. */
+int mesa_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* JSON request to "/<org>/<rest...>" (printf-style path after the org);
+ * body (may be NULL) is stolen. */
+int mesa_call(mesa_ctx_t *ctx, const char *method, json_t *body, json_t **out, mesa_error_t *e,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Print v as one JSON line (stolen). */
+void mesa_print_json(json_t *v);
+
+/* Does argv[i] ask for help? */
+int mesa_is_help(const char *a);
+
+/* A state of a repo named by --bookmark/--change (else the default bookmark):
+ * resolves to the change id and its commit. */
+typedef struct mesa_rev {
+    const char *bookmark; /* NULL if none given */
+    const char *change;   /* NULL if none given */
+} mesa_rev_t;
+/* The bookmark to use: rev->bookmark, or the repo's default when neither
+ * --bookmark nor --change is given (NULL with --change). */
+int mesa_rev_resolve(mesa_ctx_t *ctx, const char *repo, const mesa_rev_t *rev,
+                     char change_id[33], char commit[41], char bookmark[256], mesa_error_t *e);
+
+/* Subcommands: argc/argv start at the subcommand name. */
+int cmd_whoami(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_repo(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_ls(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_cat(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_put(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_rm(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_change(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_bookmark(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_log(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_watch(mesa_ctx_t *ctx, int argc, char **argv);
+
+#endif
