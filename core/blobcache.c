@@ -23,6 +23,7 @@
  * (eviction, --cache-size), tests/core/test_blobcache.c.
  */
 #include "blobcache.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -83,36 +84,6 @@ static int valid_oid(const char *oid)
 static int mkdir_ok(const char *path)
 {
     return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -errno;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int fsync_retry(int fd)
-{
-    while (fsync(fd) != 0)
-        if (errno != EINTR)
-            return -errno;
-    return 0;
-}
-
-/* close(2) that reports errors; EINTR still closed the descriptor on Linux. */
-static int close_checked(int fd)
-{
-    return close(fd) == 0 || errno == EINTR ? 0 : -errno;
 }
 
 static int blob_path(const mesa_blobcache_t *c, const char *oid, char *out, size_t outlen)
@@ -462,42 +433,15 @@ static void make_room(mesa_blobcache_t *c, uint64_t len)
     mesa_blobcache_evict(c, target, NULL);
 }
 
-/* Rename the finished temp file into blobs/<xx>/, creating <xx> on demand. */
-static int rename_into(const mesa_blobcache_t *c, const char *oid, const char *tmp, const char *dst)
-{
-    char sub[PATH_MAX];
-    int rc;
-
-    snprintf(sub, sizeof sub, "%s/blobs/%.2s", c->dir, oid);
-    rc = mkdir_ok(sub);
-    if (rc == 0 && rename(tmp, dst) != 0)
-        rc = -errno;
-    return rc;
-}
-
+/* Publish into blobs/<xx>/ (created on demand) through a temp file in tmp/. */
 static int publish(const mesa_blobcache_t *c, const char *oid, const void *data, size_t len,
                    const char *dst)
 {
-    char tmp[PATH_MAX];
-    int fd, rc, crc;
-
-    snprintf(tmp, sizeof tmp, "%s/tmp/blob.%ld.XXXXXX", c->dir, (long)getpid());
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    rc = write_all(fd, data, len);
-    if (rc == 0 && fchmod(fd, 0444) != 0)
-        rc = -errno;
-    if (rc == 0)
-        rc = fsync_retry(fd);
-    crc = close_checked(fd);
-    if (rc == 0)
-        rc = crc;
-    if (rc == 0)
-        rc = rename_into(c, oid, tmp, dst);
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    char sub[PATH_MAX], tmpdir[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/blobs/%.2s", c->dir, oid);
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", c->dir);
+    int rc = mkdir_ok(sub);
+    return rc < 0 ? rc : mesa_publish(tmpdir, "blob", data, len, 0444, dst);
 }
 
 int mesa_blobcache_put(mesa_blobcache_t *c, const char *oid, const void *data, size_t len,

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "embedded.h"
 #include "client.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,26 +31,6 @@ static int xdg_dir(const char *var, const char *fallback, char *out, size_t n)
               : home           ? snprintf(out, n, "%s/%s/mesa", home, fallback)
                                : -1;
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
-}
-
-static int mkdirs(const char *path, mode_t mode)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof buf)
-        return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
 }
 
 /* out = a + b if it fits (n bytes); 0 or -ENAMETOOLONG. */
@@ -218,7 +199,7 @@ int mesa_embedded_ensure(mesa_embedded_t *e, char *err, size_t errlen)
         snprintf(err, errlen, "no MESA_URL and no mesad to start (install mesad or set MESAD)");
         return -ENOENT;
     }
-    if (mkdirs(e->data_dir, 0700) < 0 || mkdirs(conf, 0700) < 0) {
+    if (mesa_mkdirs(e->data_dir, 0700) < 0 || mesa_mkdirs(conf, 0700) < 0) {
         snprintf(err, errlen, "cannot create %s or %s", e->data_dir, conf);
         return -EACCES;
     }

@@ -31,6 +31,7 @@
  * the event follower (derive), tests/core/test_treecache.c.
  */
 #include "treecache.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -663,20 +664,6 @@ static int serialize(const wlist_t *l, const uint8_t *commit, int64_t root, char
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int make_dirs(const char *dir)
 {
     static const char *const subs[] = {"trees", "tmp"};
@@ -694,35 +681,17 @@ static int make_dirs(const char *dir)
     return 0;
 }
 
-/* Write buf as <dir>/trees/<commit>: a temp file in <dir>/tmp, 0444, fsync
- * (not of the directory: a cache, refetched if a crash loses it), rename. */
+/* Write buf as <dir>/trees/<commit> (0444) through a temp file in <dir>/tmp. */
 static int publish(const char *dir, const char *commit, const char *buf, size_t size)
 {
-    char tmp[PATH_MAX], dst[PATH_MAX];
-    int fd, rc = make_dirs(dir);
+    char tmpdir[PATH_MAX], dst[PATH_MAX];
+    int rc = make_dirs(dir);
 
     if (rc == 0)
         rc = cache_path(dir, "trees", commit, dst);
-    if (rc == 0 &&
-        snprintf(tmp, sizeof tmp, "%s/tmp/tree.%ld.XXXXXX", dir, (long)getpid()) >= (int)sizeof tmp)
-        rc = -ENAMETOOLONG;
-    if (rc < 0)
-        return rc;
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    rc = write_all(fd, buf, size);
-    if (rc == 0 && fchmod(fd, 0444) != 0)
-        rc = -errno;
-    while (rc == 0 && fsync(fd) != 0)
-        rc = errno == EINTR ? 0 : -errno;
-    if (close(fd) != 0 && errno != EINTR && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, dst) != 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    if (rc == 0)
+        rc = cache_path(dir, "tmp", NULL, tmpdir);
+    return rc < 0 ? rc : mesa_publish(tmpdir, "tree", buf, size, 0444, dst);
 }
 
 /* Sorted entries -> completed listing on disk -> opened. */

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "cli.h"
+#include "fsutil.h"
 #include "http.h"
 #include "repo.h"
 #include "store_db.h"
@@ -210,7 +211,8 @@ int cli_init(int argc, char **argv)
     }
     char repos[4200];
     snprintf(repos, sizeof repos, "%s/repos", o.data);
-    if (util_mkdirs(o.data, 0700) < 0 || chmod(o.data, 0700) < 0 || util_mkdirs(repos, 0700) < 0) {
+    if (mesa_mkdirs(o.data, 0700) < 0 || chmod(o.data, 0700) < 0 ||
+        mesa_mkdirs(repos, 0700) < 0) {
         fprintf(stderr, "mesad init: cannot create %s: %s\n", o.data, strerror(errno));
         return 1;
     }

@@ -26,8 +26,7 @@ int util_cursor_decode(const char *s, long *off);
 /* Parse ?limit= (NULL -> def); -EINVAL unless 1..100. */
 int util_parse_limit(const char *s, int def, int *out);
 
-/* mkdir -p with mode; rm -rf. */
-int util_mkdirs(const char *path, unsigned mode);
+/* rm -rf. */
 int util_rmtree(const char *path);
 /* fsync a directory by path. */
 int util_fsync_dir(const char *path);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: mesa [--json] COMMAND [ARGS]\n"
@@ -53,6 +54,36 @@ int mesa_fail(const char *what, const mesa_error_t *e)
     else
         fprintf(stderr, "mesa: %s: %s\n", what, e->message[0] ? e->message : strerror(e->err));
     return EXIT_FAIL;
+}
+
+int mesa_read_fd(int fd, char **data, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = -errno;
+            free(buf);
+            return err;
+        }
+        if (r == 0) {
+            *data = buf;
+            *len = n;
+            return 0;
+        }
+        n += (size_t)r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    return -ENOMEM;
 }
 
 void mesa_print_json(json_t *v)

@@ -36,6 +36,9 @@ int mesa_usage(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 int mesa_call(mesa_ctx_t *ctx, const char *method, json_t *body, json_t **out, mesa_error_t *e,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Read fd to its end into a malloc'd buffer (*data; *len bytes). 0 or -errno. */
+int mesa_read_fd(int fd, char **data, size_t *len);
+
 /* Print v as one JSON line (stolen). */
 void mesa_print_json(json_t *v);
 

@@ -257,27 +257,14 @@ int cmd_put(mesa_ctx_t *ctx, int argc, char **argv)
         return rc < 0 ? EXIT_OK : rc;
     if (!t.path[0])
         return mesa_usage("put", "PATH must name a file in the repository");
-    size_t cap = 65536, len = 0;
-    char *data = malloc(cap);
-    ssize_t n;
-    while (data && (n = read(0, data + len, cap - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            perror("mesa put: reading standard input");
-            free(data);
-            return EXIT_FAIL;
-        }
-        len += (size_t)n;
-        if (len == cap) {
-            char *nb = realloc(data, cap * 2);
-            if (!nb)
-                free(data);
-            data = nb;
-            cap *= 2;
-        }
+    char *data = NULL;
+    size_t len = 0;
+    int err = mesa_read_fd(0, &data, &len);
+    if (err < 0) {
+        fprintf(stderr, "mesa put: reading standard input: %s\n", strerror(-err));
+        return EXIT_FAIL;
     }
-    char *b64 = data ? malloc(mesa_b64_enclen(len) + 1) : NULL;
+    char *b64 = malloc(mesa_b64_enclen(len) + 1);
     if (!b64) {
         free(data);
         fputs("mesa put: out of memory\n", stderr);

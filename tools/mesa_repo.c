@@ -176,41 +176,15 @@ static int flush_batch(import_t *im)
     return 0;
 }
 
+/* The whole content of the file at path (malloc'd). 0 or -errno. */
 static int read_all(const char *path, char **data, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    ssize_t r = 0;
-    while (buf && (r = read(fd, buf + n, cap - n)) != 0) {
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        n += (size_t)r;
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int err = r < 0 ? -errno : 0;
+    int rc = mesa_read_fd(fd, data, len);
     close(fd);
-    if (!buf || err) {
-        free(buf);
-        return err ? err : -ENOMEM;
-    }
-    *data = buf;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 /* Upload one file (or symlink) as a blob and add it to the batch. */
