@@ -157,8 +157,11 @@ static int flush_batch(import_t *im)
     json_t *v = NULL, *body;
     int rc;
     if (!im->change[0]) {
-        body = json_pack("{s:s, s:s, s:O}", "base_change_id", im->base, "message",
-                         "Import", "files", im->batch);
+        char msg[300];
+        const char *base = strrchr(im->root, '/');
+        snprintf(msg, sizeof msg, "Import %s", base && base[1] ? base + 1 : im->root);
+        body = json_pack("{s:s, s:s, s:O}", "base_change_id", im->base, "message", msg, "files",
+                         im->batch);
         rc = mesa_call(im->ctx, "POST", body, &v, &im->e, "/%s/changes", im->repo);
     } else {
         body = json_pack("{s:s, s:O}", "base_commit_oid", im->commit, "files", im->batch);
@@ -227,8 +230,10 @@ static int add_file(import_t *im, const char *rel, const char *abs, const struct
         mesa_resp_free(&r);
         return -1;
     }
-    json_array_append_new(im->batch,
-                          json_pack("{s:s, s:s, s:s}", "path", rel, "blob_oid", oid, "mode", mode));
+    /* the file's own mtime travels with it, so make sees what it saw locally */
+    json_int_t mtime = (json_int_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    json_array_append_new(im->batch, json_pack("{s:s, s:s, s:s, s:I}", "path", rel, "blob_oid",
+                                               oid, "mode", mode, "mtime_ns", mtime));
     json_decref(v);
     mesa_resp_free(&r);
     im->files++;
