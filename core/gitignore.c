@@ -17,8 +17,10 @@
  * - wildmatch as git's wildmatch.c (rsync's, with WM_PATHNAME, and git's
  *   early aborts that keep "a*a*a*...b" linear), ASCII classes as git's
  *   sane ctype ([:space:] is " \t\n\r", not '\v' or '\f').
- * Only the recursion of '*' is bounded (WM_MAX_DEPTH nested stars), so a
- * hostile pattern cannot exhaust the stack; beyond it a pattern never matches.
+ * One departure: git's matcher is exponential on some patterns (ten "**"
+ * segments against a path 40 directories deep keep git busy for minutes).
+ * Here a match may nest WM_MAX_DEPTH stars and make WM_BUDGET steps; a
+ * pattern that needs more does not match. No real .gitignore comes near.
  * Callers: the pusher (what to push), the tree cache and shim (where an
  * ignored file lives). Built once, then read-only: safe to share.
  */
@@ -38,7 +40,8 @@
 #define WM_NOMATCH 1
 #define WM_ABORT_ALL -1
 #define WM_ABORT_TO_STARSTAR -2
-#define WM_MAX_DEPTH 256
+#define WM_MAX_DEPTH 256 /* nested stars */
+#define WM_BUDGET 50000L /* dowild calls per match; real patterns need < 1000 */
 
 typedef unsigned char uchar;
 
@@ -87,9 +90,8 @@ static int is_graph(uchar c)
 /* 1 or 0 for a known [:class:] (name of n bytes), -1 for an unknown one. */
 static int class_match(const uchar *name, size_t n, uchar c)
 {
-    static const char *const names[] = {"alnum", "alpha", "blank", "cntrl",
-                                        "digit", "graph", "lower", "print",
-                                        "punct", "space", "upper", "xdigit"};
+    static const char *const names[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+                                        "lower", "print", "punct", "space", "upper", "xdigit"};
     const int in[] = {
         is_alpha(c) || is_digit(c),
         is_alpha(c),
@@ -181,29 +183,37 @@ static int match_bracket(const uchar **pp, uchar t_ch, unsigned flags)
     return WM_MATCH;
 }
 
-static int dowild(const uchar *p, const uchar *text, const uchar *tend, unsigned flags,
-                  int depth);
+/* One wildmatch call: the text's end, the flags, and what is left of the
+ * work it may do (git's matcher is exponential on patterns made of many
+ * "**" segments against deep paths, where git itself never returns). */
+struct wm {
+    const uchar *tend;
+    unsigned flags;
+    long budget;
+};
 
-#define STAR_SKIPPED 2 /* "*" took the text up to its next '/': go on */
-#define SPAN_MATCHED -1 /* "** /" already matched the rest as zero dirs */
+static int dowild(const uchar *p, const uchar *text, struct wm *wm, int depth);
 
-/* How far a "*" or "**" (at *pp) may reach: 1 if across '/'. Leaves *pp
- * past the stars; *res is WM_MATCH when "**" + "/" matched already. */
-static int star_span(const uchar **pp, const uchar *pattern, const uchar *text,
-                     const uchar *tend, unsigned flags, int depth)
+#define STAR_SKIPPED 2  /* "*" took the text up to its next '/': go on */
+#define SPAN_MATCHED -1 /* a whole-segment "**" matched as zero directories */
+
+/* How far a "*" or "**" (at *pp) may reach: 1 if across '/', 0 if not.
+ * Leaves *pp past the stars. */
+static int star_span(const uchar **pp, const uchar *pattern, const uchar *text, struct wm *wm,
+                     int depth)
 {
     const uchar *p = *pp, *prev_p = p - 1;
-    int span = !(flags & WM_PATHNAME);
+    int span = !(wm->flags & WM_PATHNAME);
 
     if (*++p == '*') {
         while (*++p == '*')
             ;
-        if (!(flags & WM_PATHNAME)) {
+        if (!(wm->flags & WM_PATHNAME)) {
             span = 1;
         } else if ((prev_p < pattern || *prev_p == '/') &&
                    (*p == '\0' || *p == '/' || (p[0] == '\\' && p[1] == '/'))) {
             /* "**" as a whole segment: first try it as zero directories */
-            if (p[0] == '/' && dowild(p + 1, text, tend, flags, depth + 1) == WM_MATCH)
+            if (p[0] == '/' && dowild(p + 1, text, wm, depth + 1) == WM_MATCH)
                 span = SPAN_MATCHED;
             else
                 span = 1;
@@ -215,22 +225,35 @@ static int star_span(const uchar **pp, const uchar *pattern, const uchar *text,
     return span;
 }
 
+/* Skip text to the next occurrence of the literal c that a star may reach.
+ * Returns the text byte found there (0 at the end). */
+static uchar star_skip(const uchar **tp, const struct wm *wm, int span, uchar c)
+{
+    const uchar *text = *tp;
+    uchar t_ch;
+
+    while ((t_ch = tch(text, wm->tend)) && (span || t_ch != '/') && t_ch != c)
+        text++;
+    *tp = text;
+    return t_ch;
+}
+
 /* A star at *pp against text at *tp. Returns a WM_ result, or STAR_SKIPPED
  * with *pp on the '/' after the star and *tp on the text's next '/'. */
-static int match_star(const uchar **pp, const uchar **tp, const uchar *tend,
-                      const uchar *pattern, unsigned flags, int depth)
+static int match_star(const uchar **pp, const uchar **tp, const uchar *pattern, struct wm *wm,
+                      int depth)
 {
     const uchar *text = *tp, *p = *pp, *slash;
-    int span = star_span(&p, pattern, text, tend, flags, depth), matched;
-    uchar t_ch = tch(text, tend);
+    int span = star_span(&p, pattern, text, wm, depth), matched;
+    size_t rest = (size_t)(wm->tend - text);
+    uchar t_ch = tch(text, wm->tend);
 
     if (span == SPAN_MATCHED)
         return WM_MATCH;
     if (*p == '\0') /* a trailing "*" matches only if no '/' remains */
-        return span || !memchr(text, '/', (size_t)(tend - text)) ? WM_MATCH
-                                                                 : WM_ABORT_TO_STARSTAR;
+        return span || !memchr(text, '/', rest) ? WM_MATCH : WM_ABORT_TO_STARSTAR;
     if (!span && *p == '/') {
-        slash = memchr(text, '/', (size_t)(tend - text));
+        slash = memchr(text, '/', rest);
         if (!slash)
             return WM_ABORT_ALL;
         *pp = p;
@@ -238,36 +261,31 @@ static int match_star(const uchar **pp, const uchar **tp, const uchar *tend,
         return STAR_SKIPPED;
     }
     while (t_ch) {
-        if (!is_glob_special(*p)) { /* skip to where the literal occurs */
-            while ((t_ch = tch(text, tend)) && (span || t_ch != '/') && t_ch != *p)
-                text++;
-            if (t_ch != *p)
-                return span ? WM_ABORT_ALL : WM_ABORT_TO_STARSTAR;
-        }
-        matched = dowild(p, text, tend, flags, depth + 1);
+        if (!is_glob_special(*p) && (t_ch = star_skip(&text, wm, span, *p)) != *p)
+            return span ? WM_ABORT_ALL : WM_ABORT_TO_STARSTAR;
+        matched = dowild(p, text, wm, depth + 1);
         if (matched != WM_NOMATCH) {
             if (!span || matched != WM_ABORT_TO_STARSTAR)
                 return matched;
         } else if (!span && t_ch == '/') {
             return WM_ABORT_TO_STARSTAR;
         }
-        t_ch = tch(++text, tend);
+        t_ch = tch(++text, wm->tend);
     }
     return WM_ABORT_ALL;
 }
 
 /* git's dowild() over text[0..tend); the pattern is NUL-terminated. */
-static int dowild(const uchar *p, const uchar *text, const uchar *tend, unsigned flags,
-                  int depth)
+static int dowild(const uchar *p, const uchar *text, struct wm *wm, int depth)
 {
     const uchar *pattern = p;
     uchar p_ch, t_ch;
     int r;
 
-    if (depth > WM_MAX_DEPTH)
+    if (depth > WM_MAX_DEPTH || --wm->budget < 0)
         return WM_ABORT_ALL;
     for (; (p_ch = *p) != '\0'; text++, p++) {
-        t_ch = tch(text, tend);
+        t_ch = tch(text, wm->tend);
         if (!t_ch && p_ch != '*')
             return WM_ABORT_ALL;
         switch (p_ch) {
@@ -278,14 +296,14 @@ static int dowild(const uchar *p, const uchar *text, const uchar *tend, unsigned
             r = t_ch == p_ch ? WM_MATCH : WM_NOMATCH;
             break;
         case '?':
-            r = (flags & WM_PATHNAME) && t_ch == '/' ? WM_NOMATCH : WM_MATCH;
+            r = (wm->flags & WM_PATHNAME) && t_ch == '/' ? WM_NOMATCH : WM_MATCH;
             break;
         case '[':
             ++p;
-            r = match_bracket(&p, t_ch, flags);
+            r = match_bracket(&p, t_ch, wm->flags);
             break;
         case '*':
-            r = match_star(&p, &text, tend, pattern, flags, depth);
+            r = match_star(&p, &text, pattern, wm, depth);
             if (r == STAR_SKIPPED)
                 continue;
             return r;
@@ -293,15 +311,15 @@ static int dowild(const uchar *p, const uchar *text, const uchar *tend, unsigned
         if (r != WM_MATCH)
             return r;
     }
-    return text < tend ? WM_NOMATCH : WM_MATCH;
+    return text < wm->tend ? WM_NOMATCH : WM_MATCH;
 }
 
 /* Does the NUL-terminated pattern match text[0..n)? */
 static int wildmatch(const char *pattern, const char *text, size_t n, unsigned flags)
 {
-    const uchar *t = (const uchar *)text;
+    struct wm wm = {(const uchar *)text + n, flags, WM_BUDGET};
 
-    return dowild((const uchar *)pattern, t, t + n, flags, 0) == WM_MATCH;
+    return dowild((const uchar *)pattern, (const uchar *)text, &wm, 0) == WM_MATCH;
 }
 
 /* ---------------------------------------------------------------- patterns */

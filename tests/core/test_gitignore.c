@@ -83,8 +83,8 @@ static void test_rules(void)
 
         CHECK_EQ_INT(mesa_ignore_add(ig, "", rules[i].patterns, strlen(rules[i].patterns)), 0,
                      "a .gitignore is added");
-        snprintf(what, sizeof what, "rule %zu: \"%s\" %s ignored under \"%s\"", i,
-                 rules[i].path, rules[i].want ? "is" : "is not", rules[i].patterns);
+        snprintf(what, sizeof what, "rule %zu: \"%s\" %s ignored under \"%s\"", i, rules[i].path,
+                 rules[i].want ? "is" : "is not", rules[i].patterns);
         CHECK_EQ_INT(mesa_ignore_match(ig, rules[i].path, rules[i].is_dir), rules[i].want, what);
         mesa_ignore_free(ig);
     }
@@ -159,22 +159,21 @@ static void test_hostile_patterns(void)
     mesa_ignore_free(ig);
 
     ig = mesa_ignore_new();
-    for (i = 0; i < 50; i++)
-        memcpy(pat + 3 * i, "**/", 3);
-    strcpy(pat + 150, "z\n");
     for (i = 0; i < 1000; i++)
         memcpy(path + 2 * i, "d/", 2);
     strcpy(path + 2000, "z");
-    CHECK_EQ_INT(mesa_ignore_add(ig, "", pat, strlen(pat)), 0, "50 \"**/\" are added");
-    CHECK_EQ_INT(mesa_ignore_match(ig, path, 0), 1, "50 \"**/\" match 1000 directories deep");
+    CHECK_EQ_INT(mesa_ignore_add(ig, "", "**/d/**/z\n", 10), 0, "\"**/d/**/z\" is added");
+    CHECK_EQ_INT(mesa_ignore_match(ig, path, 0), 1, "\"**/d/**/z\" matches 1000 dirs deep");
     path[2000] = 'y';
-    CHECK_EQ_INT(mesa_ignore_match(ig, path, 0), 0, "50 \"**/\" then z do not match .../y");
+    CHECK_EQ_INT(mesa_ignore_match(ig, path, 0), 0, "\"**/d/**/z\" does not match .../y");
+    /* git itself takes forever on these: only ask for an answer in time */
     for (i = 0; i < 300; i++)
         memcpy(pat + 3 * i, "**/", 3);
     strcpy(pat + 900, "z\n");
+    CHECK_EQ_INT(mesa_ignore_add(ig, "", pat, 3 * 50 + 2), 0, "50 \"**/\" are added");
     CHECK_EQ_INT(mesa_ignore_add(ig, "", pat, strlen(pat)), 0, "300 \"**/\" are added");
-    mesa_ignore_match(ig, path, 0); /* beyond WM_MAX_DEPTH: no match, no stack overflow */
-    CHECK((double)(clock() - t0) / CLOCKS_PER_SEC < 10.0, "hostile patterns finish in time");
+    mesa_ignore_match(ig, path, 0);
+    CHECK((double)(clock() - t0) / CLOCKS_PER_SEC < 20.0, "hostile patterns finish in time");
     free(pat);
     free(path);
     mesa_ignore_free(ig);
@@ -185,27 +184,146 @@ static void test_hostile_patterns(void)
 /* Every scenario's repository holds all of these; a trailing '/' makes a
  * directory. */
 static const char *const paths[] = {
-    "a/", "a/b/", "a/b/c/", "a/b/c/d/", "a/x/", "a/x/b/", "a/x/b/c/", "a/z.txt",
-    "a/b/x.txt", "a/b/c/f.txt", "a/b/c/d/e.txt", "a/x/b/y.txt", "a/x/b/c/g.txt",
-    "build/", "build/sub/", "build/out.bin", "build/keep.txt", "build/sub/k.o",
-    "src/", "src/build/", "src/lib/", "src/lib/deep/", "src/lib/deep/er/", "src/a.c",
-    "src/a.o", "src/b.h", "src/main.o", "src/build/x.o", "src/build/keep.txt", "src/lib/z.o",
-    "src/lib/z.c", "src/lib/deep/y.o", "src/lib/deep/er/w.log", "src/lib/deep/er/v.c",
-    "src/debug.log", "src/README.md", "docs/", "docs/api/", "docs/a.md", "docs/x.txt",
-    "docs/api/b.md", "docs/api/x.txt", "docs/api/index.html", "logs/", "logs/old/",
-    "logs/a.log", "logs/keep.log", "logs/old/b.log", "logs/old/keep.log", "logs/readme.txt",
-    "foo/", "foo/bar/", "foo/bar/baz", "foo/bar.txt", "foo/x", "x/", "x/foo/", "x/foo/bar/",
-    "x/foo/bar/y", "x/foo/z", "x/y/", "x/y/foo/", "x/y/foo/bar/", "x/y/foo/bar/w", "x/bar",
-    "node_modules/", "node_modules/pkg/", "node_modules/pkg/index.js", "node_modules/x.js",
-    "tmp/", "tmp/keep/", "tmp/t.o", "tmp/keep/k.txt", "sp ace/", "sp ace/f.o",
-    "sp ace/g h.txt", "#dir/", "#dir/f", "!dir/", "!dir/f", "abc/", "abc/d/", "abc/d/e",
-    "abc/x.o", ".hidden/", ".hidden/h.txt", ".hidden/.inner", "\xc3\xa9t\xc3\xa9/",
-    "\xc3\xa9t\xc3\xa9/f.txt", "1dir/", "1dir/f.txt", "Upper/", "Upper/CASE.TXT", "b/",
-    "b/a.o", "a.o", "b.c", "main.o", "main.c", "README.md", "readme.MD", "Makefile",
-    "debug.log", "important.log", "notes.txt", "x.txt", "file.txt~", ".env", ".env.local",
-    "#x", "!x", "xx", "back\\slash", "a ", "a  ", "c ", "c", "q?", "q*", "qx", "[ab]", "x]",
-    "-", "ab", "ba", "abc.txt", "1.txt", "Z.txt", "z.txt", "\xc3\xa9.o", "\x80raw.o",
-    "tab\tx", "v\vx", "cr\rx", "sp x", "**", "a*b", "a**b", "d.d/", "d.d/in",
+    "a/",
+    "a/b/",
+    "a/b/c/",
+    "a/b/c/d/",
+    "a/x/",
+    "a/x/b/",
+    "a/x/b/c/",
+    "a/z.txt",
+    "a/b/x.txt",
+    "a/b/c/f.txt",
+    "a/b/c/d/e.txt",
+    "a/x/b/y.txt",
+    "a/x/b/c/g.txt",
+    "build/",
+    "build/sub/",
+    "build/out.bin",
+    "build/keep.txt",
+    "build/sub/k.o",
+    "src/",
+    "src/build/",
+    "src/lib/",
+    "src/lib/deep/",
+    "src/lib/deep/er/",
+    "src/a.c",
+    "src/a.o",
+    "src/b.h",
+    "src/main.o",
+    "src/build/x.o",
+    "src/build/keep.txt",
+    "src/lib/z.o",
+    "src/lib/z.c",
+    "src/lib/deep/y.o",
+    "src/lib/deep/er/w.log",
+    "src/lib/deep/er/v.c",
+    "src/debug.log",
+    "src/README.md",
+    "docs/",
+    "docs/api/",
+    "docs/a.md",
+    "docs/x.txt",
+    "docs/api/b.md",
+    "docs/api/x.txt",
+    "docs/api/index.html",
+    "logs/",
+    "logs/old/",
+    "logs/a.log",
+    "logs/keep.log",
+    "logs/old/b.log",
+    "logs/old/keep.log",
+    "logs/readme.txt",
+    "foo/",
+    "foo/bar/",
+    "foo/bar/baz",
+    "foo/bar.txt",
+    "foo/x",
+    "x/",
+    "x/foo/",
+    "x/foo/bar/",
+    "x/foo/bar/y",
+    "x/foo/z",
+    "x/y/",
+    "x/y/foo/",
+    "x/y/foo/bar/",
+    "x/y/foo/bar/w",
+    "x/bar",
+    "node_modules/",
+    "node_modules/pkg/",
+    "node_modules/pkg/index.js",
+    "node_modules/x.js",
+    "tmp/",
+    "tmp/keep/",
+    "tmp/t.o",
+    "tmp/keep/k.txt",
+    "sp ace/",
+    "sp ace/f.o",
+    "sp ace/g h.txt",
+    "#dir/",
+    "#dir/f",
+    "!dir/",
+    "!dir/f",
+    "abc/",
+    "abc/d/",
+    "abc/d/e",
+    "abc/x.o",
+    ".hidden/",
+    ".hidden/h.txt",
+    ".hidden/.inner",
+    "\xc3\xa9t\xc3\xa9/",
+    "\xc3\xa9t\xc3\xa9/f.txt",
+    "1dir/",
+    "1dir/f.txt",
+    "Upper/",
+    "Upper/CASE.TXT",
+    "b/",
+    "b/a.o",
+    "a.o",
+    "b.c",
+    "main.o",
+    "main.c",
+    "README.md",
+    "readme.MD",
+    "Makefile",
+    "debug.log",
+    "important.log",
+    "notes.txt",
+    "x.txt",
+    "file.txt~",
+    ".env",
+    ".env.local",
+    "#x",
+    "!x",
+    "xx",
+    "back\\slash",
+    "a ",
+    "a  ",
+    "c ",
+    "c",
+    "q?",
+    "q*",
+    "qx",
+    "[ab]",
+    "x]",
+    "-",
+    "ab",
+    "ba",
+    "abc.txt",
+    "1.txt",
+    "Z.txt",
+    "z.txt",
+    "\xc3\xa9.o",
+    "\x80raw.o",
+    "tab\tx",
+    "v\vx",
+    "cr\rx",
+    "sp x",
+    "**",
+    "a*b",
+    "a**b",
+    "d.d/",
+    "d.d/in",
 };
 
 #define NPATHS (sizeof paths / sizeof paths[0])
@@ -242,7 +360,7 @@ static const struct {
     {"space classes", {{"", "*[[:space:]]x\n[[:punct:]]*\n*[[:cntrl:]]*\n", 0}}},
     {"more classes", {{"", "[[:xdigit:]][[:lower:]]\n[[:alnum:]][[:blank:]]*\n", 0}}},
     {"bad classes", {{"", "[[:spaci:]]*\n[[:alpha:]\n[[:]x\n[]]\n", 0}}},
-    {"ranges", {{"", "*.[oa]\n*.[!c]\n*[a-c].txt\n[z-a]*\n[-]\n[a-]b\n", 0}}},
+    {"ranges", {{"", "*.[oa]\n*.[!c]\n*[a-c].txt\n[z-a]*\n[-]\n[a-]b\n[-c]a\n", 0}}},
     {"question mark", {{"", "q?\n?\na?b\n", 0}}},
     {"whitelist", {{"", "*\n!*/\n!*.c\n", 0}}},
     {"root whitelist", {{"", "/*\n!/src\n!/docs/\n", 0}}},
@@ -255,7 +373,9 @@ static const struct {
     {"one level", {{"", "docs/*.txt\nfoo/*\n", 0}}},
     {"any level", {{"", "docs/**/*.txt\nx/**/foo/**/w\n", 0}}},
     {"all dirs", {{"", "*/\n!src/\n", 0}}},
-    {"star quirks", {{"", "a**/b\nx/**foo\n***/y\n**/\nd**/e\n*/*/\n", 0}}},
+    {"star quirk a**/b", {{"", "a**/b\n", 0}}},
+    {"star quirks", {{"", "x/**foo\n***/y\nd**/e\n*/*/\nsrc/**.o\n**.md\n", 0}}},
+    {"all dirs by **/", {{"", "**/\n!src/**/\n", 0}}},
     {"star star alone", {{"", "**\n!**/\n!*.md\n", 0}}},
     {"literal stars", {{"", "\\*\\*\na\\*b\na\\*\\*b\n", 0}}},
     {"crlf", {{"", "*.o\r\nbuild/\r\n\r\n#c\r\n", 0}}},
@@ -462,7 +582,6 @@ static void test_against_git(void)
     setenv("XDG_CONFIG_HOME", root, 1);
     setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
     setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
-    setenv("GIT_LITERAL_PATHSPECS", "1", 1);
     unsetenv("GIT_DIR");
     unsetenv("GIT_WORK_TREE");
     unsetenv("GIT_INDEX_FILE");

@@ -122,8 +122,8 @@ static void test_normalize_table(void)
     size_t i;
 
     for (i = 0; i < sizeof norm_cases / sizeof norm_cases[0]; i++) {
-        int ret = mesa_path_normalize(norm_cases[i].prefix, norm_cases[i].cwd,
-                                      norm_cases[i].path, out, sizeof out);
+        int ret = mesa_path_normalize(norm_cases[i].prefix, norm_cases[i].cwd, norm_cases[i].path,
+                                      out, sizeof out);
 
         snprintf(what, sizeof what, "normalize(%s, %s, \"%s\") returns %d",
                  norm_cases[i].prefix ? norm_cases[i].prefix : "NULL",
@@ -247,10 +247,10 @@ static const struct {
     const char *prefix, *abs;
     int want;
 } under_cases[] = {
-    {"/mesa", "/mesa", 1},    {"/mesa", "/mesa/x", 1},  {"/mesa", "/mesa/acme/app/a", 1},
-    {"/mesa", "/mesax", 0},   {"/mesa", "/", 0},        {"/mesa", "/mes", 0},
-    {"/mesa", "", 0},         {"/mesa", "/home/mesa", 0}, {"/a/b", "/a/b/c", 1},
-    {"/a/b", "/a/bc", 0},     {"/a/b", "/a", 0},        {NULL, "/mesa", 0},
+    {"/mesa", "/mesa", 1},  {"/mesa", "/mesa/x", 1},    {"/mesa", "/mesa/acme/app/a", 1},
+    {"/mesa", "/mesax", 0}, {"/mesa", "/", 0},          {"/mesa", "/mes", 0},
+    {"/mesa", "", 0},       {"/mesa", "/home/mesa", 0}, {"/a/b", "/a/b/c", 1},
+    {"/a/b", "/a/bc", 0},   {"/a/b", "/a", 0},          {NULL, "/mesa", 0},
     {"/mesa", NULL, 0},
 };
 
@@ -298,8 +298,8 @@ static void test_split_table(void)
         mesa_vp_kind_t k = mesa_path_split(split_cases[i].prefix, split_cases[i].abs, &vp);
 
         snprintf(what, sizeof what, "split(%s) is kind %d org \"%s\" repo \"%s\" rel \"%s\"",
-                 split_cases[i].abs, split_cases[i].kind, split_cases[i].org,
-                 split_cases[i].repo, split_cases[i].rel);
+                 split_cases[i].abs, split_cases[i].kind, split_cases[i].org, split_cases[i].repo,
+                 split_cases[i].rel);
         CHECK(k == split_cases[i].kind && vp.kind == k && !strcmp(vp.org, split_cases[i].org) &&
                   !strcmp(vp.repo, split_cases[i].repo) && !strcmp(vp.rel, split_cases[i].rel),
               what);
@@ -322,8 +322,7 @@ static void test_split_long_names(void)
     name[MESA_NAME_MAX] = 'o';
     name[MESA_NAME_MAX + 1] = '\0';
     snprintf(path, sizeof path, "/mesa/%s", name);
-    CHECK_EQ_INT(mesa_path_split("/mesa", path, &vp), MESA_VP_OUTSIDE,
-                 "a 256-byte org is OUTSIDE");
+    CHECK_EQ_INT(mesa_path_split("/mesa", path, &vp), MESA_VP_OUTSIDE, "a 256-byte org is OUTSIDE");
     CHECK(vp.org[0] == '\0', "a 256-byte org leaves org empty");
     snprintf(path, sizeof path, "/mesa/acme/%s/x", name);
     CHECK_EQ_INT(mesa_path_split("/mesa", path, &vp), MESA_VP_OUTSIDE,
@@ -403,8 +402,7 @@ static int fake_missing(const char *abs)
 
     for (i = 0; i < sizeof fake_nodes / sizeof fake_nodes[0]; i++) {
         n = strlen(fake_nodes[i].path);
-        if (fake_nodes[i].type == F_FILE && !strncmp(abs, fake_nodes[i].path, n) &&
-            abs[n] == '/')
+        if (fake_nodes[i].type == F_FILE && !strncmp(abs, fake_nodes[i].path, n) && abs[n] == '/')
             return -ENOTDIR;
     }
     return -ENOENT;
@@ -439,8 +437,7 @@ static int fake_readlink(void *ctx, const char *abs, char *target, size_t target
         return -EIO;
     for (i = 0; i < sizeof fake_nodes / sizeof fake_nodes[0]; i++)
         if (!strcmp(abs, fake_nodes[i].path))
-            return fake_nodes[i].type == F_LINK ? fake_copy(fake_nodes[i].target, target,
-                                                            targetlen)
+            return fake_nodes[i].type == F_LINK ? fake_copy(fake_nodes[i].target, target, targetlen)
                                                 : 0;
     return fake_missing(abs);
 }
@@ -514,8 +511,8 @@ static void test_resolve_table(void)
         int ret = mesa_path_resolve("/mesa", resolve_cases[i].abs, resolve_cases[i].follow,
                                     fake_readlink, &fs, out, sizeof out);
 
-        snprintf(what, sizeof what, "resolve(\"%s\", follow=%d) returns %d",
-                 resolve_cases[i].abs, resolve_cases[i].follow, resolve_cases[i].ret);
+        snprintf(what, sizeof what, "resolve(\"%s\", follow=%d) returns %d", resolve_cases[i].abs,
+                 resolve_cases[i].follow, resolve_cases[i].ret);
         CHECK_EQ_INT(ret, resolve_cases[i].ret, what);
         if (resolve_cases[i].want && ret == 0) {
             snprintf(what, sizeof what, "resolve(\"%s\", follow=%d) is \"%s\"",
@@ -533,17 +530,17 @@ static void test_resolve_loop_limit(void)
     char out[MESA_PATH_MAX];
 
     fs.chain = MESA_SYMLOOP_MAX;
-    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 1, fake_readlink, &fs,
-                                   out, sizeof out),
+    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 1, fake_readlink, &fs, out,
+                                   sizeof out),
                  0, "a chain of 40 links resolves");
     CHECK_EQ_STR(out, "/mesa/acme/app/chain/40", "the chain of 40 links ends at its file");
     fs.chain = MESA_SYMLOOP_MAX + 1;
-    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 1, fake_readlink, &fs,
-                                   out, sizeof out),
+    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 1, fake_readlink, &fs, out,
+                                   sizeof out),
                  -ELOOP, "a chain of 41 links is -ELOOP");
     fs.chain = MESA_SYMLOOP_MAX;
-    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 0, fake_readlink, &fs,
-                                   out, sizeof out),
+    CHECK_EQ_INT(mesa_path_resolve("/mesa", "/mesa/acme/app/chain/0", 0, fake_readlink, &fs, out,
+                                   sizeof out),
                  0, "a chain not followed at the end is not walked");
     CHECK_EQ_STR(out, "/mesa/acme/app/chain/0", "the unfollowed chain is the link itself");
 }
