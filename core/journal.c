@@ -45,7 +45,7 @@ _Static_assert(FIXED_MAX + 2 * 3 * FIELD_MAX <= MESA_JOURNAL_MAX_RECORD, "record
 
 static const char hexdigits[] = "0123456789ABCDEF";
 
-static int type_ok(int t)
+int mesa_journal_type_valid(int t)
 {
     switch (t) {
     case MESA_J_WRITE:
@@ -167,7 +167,7 @@ int mesa_journal_append(int fd, const mesa_jrec_t *r)
     size_t need;
     int saved = errno, rc;
 
-    if (!r || !r->arg || !r->path || !type_ok(r->type))
+    if (!r || !r->arg || !r->path || !mesa_journal_type_valid(r->type))
         return -EINVAL;
     if (strnlen(r->arg, FIELD_MAX + 1) > FIELD_MAX || strnlen(r->path, FIELD_MAX + 1) > FIELD_MAX)
         return -ENAMETOOLONG;
@@ -336,7 +336,7 @@ static int parse(mesa_journal_reader_t *jr, const char *line, size_t n, mesa_jre
     uint64_t slot;
     int64_t mtime;
 
-    if (split(line, n, f, flen) != 0 || flen[0] != 1 || !type_ok((unsigned char)f[0][0]))
+    if (split(line, n, f, flen) != 0 || flen[0] != 1 || !mesa_journal_type_valid((unsigned char)f[0][0]))
         return -EBADMSG;
     if (parse_u64(f[1], flen[1], UINT_MAX, &slot) != 0 || parse_i64(f[2], flen[2], &mtime) != 0)
         return -EBADMSG;

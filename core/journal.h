@@ -38,6 +38,9 @@ typedef struct mesa_jrec {
     uint64_t end;     /* reader: offset just past it */
 } mesa_jrec_t;
 
+/* 1 if t is one of the record types above. */
+int mesa_journal_type_valid(int t);
+
 /* Format r into buf (MESA_JOURNAL_MAX_RECORD bytes) and append it with one
  * write(2) to fd (opened O_WRONLY|O_APPEND). 0, -ENAMETOOLONG if a field is
  * too long, -EINVAL for a bad type, or -errno of a failed/short write. */

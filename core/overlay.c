@@ -630,20 +630,8 @@ static int apply_one(slot_t *s, const mesa_jrec_t *r, int exec)
 
 static int check_record(const mesa_jrec_t *r)
 {
-    switch (r->type) {
-    case MESA_J_WRITE:
-    case MESA_J_UNLINK:
-    case MESA_J_MKDIR:
-    case MESA_J_RMDIR:
-    case MESA_J_RENAME:
-    case MESA_J_SYMLINK:
-    case MESA_J_CHMOD:
-    case MESA_J_UTIMES:
-    case MESA_J_EPOCH:
-        break;
-    default:
+    if (!mesa_journal_type_valid(r->type))
         return -EINVAL;
-    }
     if (needs_name(r->type) && r->path[0] == '\0')
         return -EINVAL;
     if (r->type == MESA_J_RENAME && r->arg[0] == '\0')
