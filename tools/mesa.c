@@ -25,6 +25,7 @@ static const char usage[] =
     "  bookmark list|create|move|delete|merge REPO ...\n"
     "  log REPO                               history as a graph\n"
     "  watch PATH...                          print invalidations as they happen\n"
+    "  token [--ttl S] [--ro REPO]... REPO... sign a repo-scoped access token\n"
     "\n"
     "Environment: MESA_URL (http://, https://, unix:/path; unset = the embedded default),\n"
     "MESA_API_KEY or MESA_ACCESS_TOKEN, MESA_ORG, MESA_PREFIX (default /mesa).\n"
@@ -141,6 +142,8 @@ int mesa_connect(mesa_ctx_t *ctx)
         bearer = emb.api_key;
         org = cfg.org[0] ? cfg.org : emb.org;
     }
+    if (bearer != cfg.access_token)
+        snprintf(ctx->api_key, sizeof ctx->api_key, "%s", bearer);
     mesa_client_opts_t o = {.url = url, .bearer = bearer, .retries = -1};
     if (mesa_client_new(&o, &ctx->client) < 0) {
         fprintf(stderr, "mesa: cannot use MESA_URL '%s'\n", url);
@@ -198,6 +201,7 @@ static const struct {
     {"whoami", cmd_whoami}, {"repo", cmd_repo},         {"ls", cmd_ls},   {"cat", cmd_cat},
     {"put", cmd_put},       {"rm", cmd_rm},             {"change", cmd_change},
     {"bookmark", cmd_bookmark}, {"log", cmd_log},       {"watch", cmd_watch},
+    {"token", cmd_token},
 };
 
 int main(int argc, char **argv)

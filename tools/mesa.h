@@ -17,6 +17,7 @@ typedef struct mesa_ctx {
     char org[101];
     char prefix[256]; /* mount prefix for PATH arguments, default /mesa */
     int json;         /* --json */
+    char api_key[256]; /* the raw key when the credential is one, else "" */
 } mesa_ctx_t;
 
 /* Exit codes. */
@@ -67,5 +68,6 @@ int cmd_change(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_bookmark(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_log(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_watch(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_token(mesa_ctx_t *ctx, int argc, char **argv);
 
 #endif

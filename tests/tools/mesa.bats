@@ -137,7 +137,7 @@ put_until_seen() {
 @test "every subcommand's --help prints its usage and exits 0" {
     local c
     for c in whoami repo "repo import" "repo list" ls cat put rm change "change new" \
-        "change list" bookmark "bookmark merge" log watch; do
+        "change list" bookmark "bookmark merge" log watch token; do
         # shellcheck disable=SC2086
         run -0 --separate-stderr mesa $c --help
         [[ "$output" == *"usage: mesa ${c%% *}"* ]] || {
@@ -1377,4 +1377,67 @@ two"
         XDG_DATA_HOME="$EMB/data" XDG_CONFIG_HOME="$EMB/conf" MESAD=/nonexistent/mesad \
         "$MESA" whoami
     [[ "$stderr" == *mesad* ]]
+}
+
+# ------------------------------------------------------------ token
+
+@test "mesa token signs a repo-scoped token: writes to its repos, 403 elsewhere, --ro is read-only" {
+    mesa repo create tok-app >/dev/null
+    mesa repo create tok-lib >/dev/null
+    mesa repo create tok-other >/dev/null
+    run mesa token --ttl 120 --ro tok-lib acme/tok-app
+    assert_success
+    local tok=$output
+    local payload
+    payload=$(cut -d. -f2 <<<"$tok" | tr '_-' '/+' | base64 -d 2>/dev/null || true)
+    [ "$(jq -c '[.scopes, .repos, .ro_repos, .aud, (.exp - .iat)]' <<<"$payload")" = \
+        '[["read","write"],["acme/tok-lib","acme/tok-app"],["acme/tok-lib"],"mesa-api",120]' ]
+    run bash -c "printf hi | env -u MESA_API_KEY MESA_ACCESS_TOKEN='$tok' '$MESA' put tok-app:a.txt"
+    assert_success
+    run env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESA" cat tok-app:a.txt
+    assert_success
+    assert_output hi
+    run bash -c "printf hi | env -u MESA_API_KEY MESA_ACCESS_TOKEN='$tok' '$MESA' put tok-lib:a.txt"
+    assert_failure 1
+    assert_output --partial READ_ONLY
+    run env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESA" ls tok-other:
+    assert_failure 1
+    assert_output --partial FORBIDDEN
+}
+
+@test "mesa token with only read-only repos asks for the read scope alone" {
+    mesa repo create tok-readonly-only >/dev/null
+    run mesa token --ro tok-readonly-only
+    assert_success
+    [ "$(cut -d. -f2 <<<"$output" | tr '_-' '/+' | base64 -d 2>/dev/null | jq -c .scopes)" = '["read"]' ]
+}
+
+@test "mesa token refuses a ttl outside 1..86400, no repo, and a repo of another org (2)" {
+    run mesa token --ttl 0 x
+    assert_failure 2
+    run mesa token --ttl 86401 x
+    assert_failure 2
+    run mesa token
+    assert_failure 2
+    run mesa token other/x
+    assert_failure 2
+    assert_output --partial "org 'acme'"
+}
+
+@test "mesa token under MESA_ACCESS_TOKEN says no ttl or scope can be chosen (2)" {
+    local tok
+    tok=$(mesa token --ttl 60 anything)
+    run env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESA" token --ttl 30 anything
+    assert_failure 2
+    assert_output --partial "already signed"
+}
+
+@test "a token with ttl 1 s is refused with a clear error once expired, not a hang" {
+    mesa repo create tok-exp >/dev/null
+    local tok
+    tok=$(mesa token --ttl 1 tok-exp)
+    sleep 63 # beyond the server's 60 s leeway
+    run timeout 10 env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESA" ls tok-exp:
+    assert_failure 1
+    assert_output --partial "expired"
 }
