@@ -4,8 +4,9 @@
  * HDR_SIZE + nslots * SLOT_SIZE bytes:
  *   header, 64 bytes: "MESASTA1", u32 version (1), u32 nslots (1..64),
  *     u64 generation (atomic), u64 acked (atomic), u32 futex (atomic), pad;
- *   nslots slots of 576 bytes: u32 seq (atomic seqlock counter), u32 flags,
- *     char org[101], repo[101], bookmark[256], change_id[33], commit[41]
+ *   nslots slots of 640 bytes: u32 seq (atomic seqlock counter), u32 flags,
+ *     char org[101], repo[101], bookmark[256], change_id[33], commit[41],
+ *     base_commit[41]
  *     (each NUL-terminated), pad.
  *
  * Invariants: org, repo and flags are written once by create and never
@@ -46,7 +47,7 @@
 #define STATE_MAGIC "MESASTA1"
 #define STATE_VERSION 1u
 #define HDR_SIZE 64
-#define SLOT_SIZE 576
+#define SLOT_SIZE 640
 #define SPINS_BEFORE_YIELD 64
 
 struct hdr {
@@ -67,7 +68,8 @@ struct slot {
     char bookmark[256];
     char change_id[33];
     char commit[41];
-    char pad[SLOT_SIZE - 540];
+    char base_commit[41];
+    char pad[SLOT_SIZE - 581];
 };
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "header layout");
@@ -99,7 +101,8 @@ static int repo_ok(const mesa_state_repo_t *r)
 {
     return terminated(r->org, sizeof r->org) && terminated(r->repo, sizeof r->repo) &&
            terminated(r->bookmark, sizeof r->bookmark) &&
-           terminated(r->change_id, sizeof r->change_id) && terminated(r->commit, sizeof r->commit);
+           terminated(r->change_id, sizeof r->change_id) && terminated(r->commit, sizeof r->commit) &&
+           terminated(r->base_commit, sizeof r->base_commit);
 }
 
 /* Fill a zeroed image with the header and the slots. */
@@ -119,6 +122,9 @@ static void build_image(char *img, const mesa_state_repo_t *repos, size_t n)
         memcpy(sl[i].bookmark, repos[i].bookmark, sizeof sl[i].bookmark);
         memcpy(sl[i].change_id, repos[i].change_id, sizeof sl[i].change_id);
         memcpy(sl[i].commit, repos[i].commit, sizeof sl[i].commit);
+        /* the epoch starts at the mounted commit unless told otherwise */
+        memcpy(sl[i].base_commit, repos[i].base_commit[0] ? repos[i].base_commit : repos[i].commit,
+               sizeof sl[i].base_commit);
     }
 }
 
@@ -314,6 +320,7 @@ static void copy_slot(const struct slot *sl, mesa_state_repo_t *out)
     memcpy(out->bookmark, sl->bookmark, sizeof out->bookmark);
     memcpy(out->change_id, sl->change_id, sizeof out->change_id);
     memcpy(out->commit, sl->commit, sizeof out->commit);
+    memcpy(out->base_commit, sl->base_commit, sizeof out->base_commit);
 }
 
 /* Whatever another process wrote, hand out terminated strings. */
@@ -324,6 +331,7 @@ static void terminate(mesa_state_repo_t *r)
     r->bookmark[sizeof r->bookmark - 1] = '\0';
     r->change_id[sizeof r->change_id - 1] = '\0';
     r->commit[sizeof r->commit - 1] = '\0';
+    r->base_commit[sizeof r->base_commit - 1] = '\0';
 }
 
 int mesa_state_get(const mesa_state_t *s, size_t i, mesa_state_repo_t *out)
@@ -409,6 +417,24 @@ int mesa_state_set(mesa_state_t *s, size_t i, const char *change_id, const char 
     put_field(sl->commit, sizeof sl->commit, commit);
     if (bookmark)
         put_field(sl->bookmark, sizeof sl->bookmark, bookmark);
+    slot_unlock(sl, odd);
+    __atomic_add_fetch(&s->h->generation, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int mesa_state_set_epoch(mesa_state_t *s, size_t i, const char *change_id, const char *commit)
+{
+    struct slot *sl;
+    uint32_t odd;
+
+    if (i >= s->n || !change_id || !commit || strlen(change_id) >= sizeof sl->change_id ||
+        strlen(commit) >= sizeof sl->commit)
+        return -EINVAL;
+    sl = &s->slots[i];
+    odd = slot_lock(sl);
+    put_field(sl->change_id, sizeof sl->change_id, change_id);
+    put_field(sl->commit, sizeof sl->commit, commit);
+    put_field(sl->base_commit, sizeof sl->base_commit, commit);
     slot_unlock(sl, odd);
     __atomic_add_fetch(&s->h->generation, 1, __ATOMIC_RELEASE);
     return 0;

@@ -27,7 +27,10 @@ typedef struct mesa_state_repo {
     char bookmark[256]; /* "" when the mount is pinned to a change */
     char change_id[33];
     char commit[41];
-    uint32_t flags; /* MESA_STATE_RO */
+    char base_commit[41]; /* where the slot's epoch started: the overlay's tree
+                           * references (renamed or chmod'ed tree objects) point
+                           * into this commit's tree; "" at create = commit */
+    uint32_t flags;       /* MESA_STATE_RO */
 } mesa_state_repo_t;
 
 /* Create the file at path (mode 0600, written to a temp file then renamed)
@@ -47,6 +50,10 @@ int mesa_state_get(const mesa_state_t *s, size_t i, mesa_state_repo_t *out);
  * the generation. 0 or -EINVAL. */
 int mesa_state_set(mesa_state_t *s, size_t i, const char *change_id, const char *commit,
                    const char *bookmark);
+
+/* Start a new epoch (the mount switched change, docs/MOUNT.md "E"): set
+ * change id and commit, and make commit the epoch's base. 0 or -EINVAL. */
+int mesa_state_set_epoch(mesa_state_t *s, size_t i, const char *change_id, const char *commit);
 
 /* Changes whenever any slot or the acknowledged offset changes. */
 uint64_t mesa_state_generation(const mesa_state_t *s);
