@@ -165,20 +165,40 @@ static void staged_written(mesa_pusher_t *p, unsigned slot, const char *id, cons
     s->slot = (int)slot;
 }
 
+/* Apply one record to the pusher's view. */
+static int replay(mesa_pusher_t *p, const mesa_jrec_t *r)
+{
+    if (r->slot >= mesa_state_count(p->st))
+        return 0; /* not a slot of this mount: ignore */
+    if (r->type == MESA_J_WRITE)
+        staged_written(p, r->slot, r->arg, r->path);
+    if (r->type == MESA_J_EPOCH)
+        pending_clear(&p->pending[r->slot]);
+    return mesa_overlay_apply(p->ov, r);
+}
+
+int mesa_pusher_resume(mesa_pusher_t *p)
+{
+    uint64_t acked = mesa_state_acked(p->st);
+    mesa_jrec_t r;
+    int rc = 0;
+    while (mesa_journal_offset(p->jr) < acked && (rc = mesa_journal_next(p->jr, &r)) == 1)
+        if ((rc = replay(p, &r)) < 0)
+            return rc;
+    if (rc < 0)
+        return rc;
+    for (unsigned slot = 0; slot < mesa_state_count(p->st); slot++)
+        mesa_overlay_clear_dirty(p->ov, slot); /* acknowledged: not pending */
+    return 0;
+}
+
 int mesa_pusher_poll(mesa_pusher_t *p)
 {
     mesa_jrec_t r;
     int rc;
-    while ((rc = mesa_journal_next(p->jr, &r)) == 1) {
-        if (r.slot >= mesa_state_count(p->st))
-            continue; /* not a slot of this mount: ignore */
-        if (r.type == MESA_J_WRITE)
-            staged_written(p, r.slot, r.arg, r.path);
-        if (r.type == MESA_J_EPOCH)
-            pending_clear(&p->pending[r.slot]);
-        if ((rc = mesa_overlay_apply(p->ov, &r)) < 0)
+    while ((rc = mesa_journal_next(p->jr, &r)) == 1)
+        if ((rc = replay(p, &r)) < 0)
             return rc;
-    }
     if (rc < 0)
         return rc;
     for (unsigned slot = 0; slot < mesa_state_count(p->st); slot++) {

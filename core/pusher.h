@@ -33,6 +33,11 @@ typedef struct mesa_pusher_opts {
 int mesa_pusher_new(const mesa_pusher_opts_t *o, mesa_pusher_t **out);
 void mesa_pusher_free(mesa_pusher_t *p);
 
+/* For a pusher started on a mount that pushed before (mesa push-pending):
+ * replay the journal up to the acknowledged offset recorded in the state
+ * file without marking anything pending. Call once, before the first poll. */
+int mesa_pusher_resume(mesa_pusher_t *p);
+
 /* Replay journal records appended since the last call. 0 or -errno. */
 int mesa_pusher_poll(mesa_pusher_t *p);
 /* A staging file was closed after writing (its content is due). */

@@ -26,6 +26,7 @@ static const char usage[] =
     "  log REPO                               history as a graph\n"
     "  watch PATH...                          print invalidations as they happen\n"
     "  token [--ttl S] [--ro REPO]... REPO... sign a repo-scoped access token\n"
+    "  push-pending DIR                       push what a mesarun left pending (exit 75)\n"
     "\n"
     "Environment: MESA_URL (http://, https://, unix:/path; unset = the embedded default),\n"
     "MESA_API_KEY or MESA_ACCESS_TOKEN, MESA_ORG, MESA_PREFIX (default /mesa).\n"
@@ -201,7 +202,7 @@ static const struct {
     {"whoami", cmd_whoami}, {"repo", cmd_repo},         {"ls", cmd_ls},   {"cat", cmd_cat},
     {"put", cmd_put},       {"rm", cmd_rm},             {"change", cmd_change},
     {"bookmark", cmd_bookmark}, {"log", cmd_log},       {"watch", cmd_watch},
-    {"token", cmd_token},
+    {"token", cmd_token},       {"push-pending", cmd_push_pending},
 };
 
 int main(int argc, char **argv)

@@ -69,5 +69,6 @@ int cmd_bookmark(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_log(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_watch(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_token(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_push_pending(mesa_ctx_t *ctx, int argc, char **argv);
 
 #endif

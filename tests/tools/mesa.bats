@@ -137,7 +137,7 @@ put_until_seen() {
 @test "every subcommand's --help prints its usage and exits 0" {
     local c
     for c in whoami repo "repo import" "repo list" ls cat put rm change "change new" \
-        "change list" bookmark "bookmark merge" log watch token; do
+        "change list" bookmark "bookmark merge" log watch token push-pending; do
         # shellcheck disable=SC2086
         run -0 --separate-stderr mesa $c --help
         [[ "$output" == *"usage: mesa ${c%% *}"* ]] || {
@@ -1440,4 +1440,71 @@ two"
     run timeout 10 env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESA" ls tok-exp:
     assert_failure 1
     assert_output --partial "expired"
+}
+
+# ------------------------------------------------------------ push-pending
+
+: "${MKMOUNT:=${MESA_TOP_BUILDDIR:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}/tests/lib/mkmount}"
+
+# mount_dir REPO: a runtime dir for REPO at its root change, bookmark main;
+# echoes its path
+mount_dir() {
+    local d=$BATS_TEST_TMPDIR/run-$1 commit
+    commit=$(curl -sS -H "Authorization: Bearer $ADMIN_KEY" \
+        "$MESAD_URL/v1/acme/$1/changes/$ROOT_CHANGE" | jq -r .current_commit_oid)
+    "$MKMOUNT" "$d" acme "$1" "$ROOT_CHANGE" "$commit" main >&2 || return 1
+    echo "$d"
+}
+
+# stage DIR ID PATH CONTENT: a closed staging file and its W record
+stage() {
+    printf %s "$4" >"$1/staging/$2"
+    printf 'W\t0\t%s\t%s\t%s\n' "$(date +%s%N)" "$2" "$3" >>"$1/journal"
+}
+
+@test "push-pending pushes what a mount left, and a second run pushes nothing twice" {
+    mesa repo create pp >/dev/null
+    local d
+    d=$(mount_dir pp)
+    stage "$d" s1 a.txt hello
+    stage "$d" s2 dir/b.txt world
+    printf 'D\t0\t1\t-\tnothing-there\n' >>"$d/journal"
+    run mesa push-pending "$d"
+    assert_success
+    assert_output pushed
+    run mesa cat pp:a.txt
+    assert_output hello
+    run mesa cat pp:dir/b.txt
+    assert_output world
+    # the bookmark followed the new change off the root
+    [ "$(mesa change current pp --json | jq -r .change_id)" != "$ROOT_CHANGE" ]
+    local before
+    before=$(mesa change list pp --limit 0 --json | jq '.changes | length')
+    run mesa push-pending "$d"
+    assert_success
+    assert_output "nothing to push"
+    [ "$(mesa change list pp --limit 0 --json | jq '.changes | length')" = "$before" ]
+}
+
+@test "push-pending that cannot reach the server keeps the writes, lists them and exits 1" {
+    mesa repo create pp-down >/dev/null
+    local d
+    d=$(mount_dir pp-down)
+    stage "$d" s1 kept.txt "still here"
+    run --separate-stderr env MESA_URL=http://127.0.0.1:1 "$MESA" push-pending "$d"
+    assert_failure 1
+    [[ "$stderr" == *"pending: acme/pp-down/kept.txt"* ]]
+    # later, with the server reachable, the same directory goes up
+    run mesa push-pending "$d"
+    assert_success
+    run mesa cat pp-down:kept.txt
+    assert_output "still here"
+}
+
+@test "push-pending of a directory that is no mount exits 1; without DIR it is a usage error" {
+    run mesa push-pending "$BATS_TEST_TMPDIR"
+    assert_failure 1
+    assert_output --partial "not a mount's runtime directory"
+    run mesa push-pending
+    assert_failure 2
 }
