@@ -1,0 +1,120 @@
+/* core/fetch.c - batched blob fetch into the cache (fetch.h).
+ * Invariant: only bytes that hash to their blob id reach the cache
+ * (mesa_blobcache_put verifies). Called by the shim's core and the tools.
+ */
+#include "config.h"
+#include "fetch.h"
+#include "b64.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX 1000
+#define BATCH_BYTES (8u << 20)
+#define SINGLE_OVER (1u << 20)
+
+static int fail(mesa_error_t *e, int err, const char *what, const char *oid)
+{
+    e->err = err;
+    e->status = 0;
+    e->code[0] = '\0';
+    snprintf(e->message, sizeof e->message, "%s %s", what, oid);
+    return -err;
+}
+
+static int put(mesa_blobcache_t *bc, const char *oid, const void *data, size_t len,
+               mesa_error_t *e)
+{
+    char path[4096];
+    int rc = mesa_blobcache_put(bc, oid, data, len, path, sizeof path);
+    return rc < 0 ? fail(e, -rc, "cannot cache blob", oid) : 0;
+}
+
+/* One blob by GET .../blobs/{oid}. */
+static int fetch_one(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, const char *repo,
+                     const char *oid, mesa_error_t *e)
+{
+    char path[700];
+    mesa_resp_t r;
+    snprintf(path, sizeof path, "/%s/%s/blobs/%s", org, repo, oid);
+    int rc = mesa_client_request(c, "GET", path, NULL, NULL, 0, &r, e);
+    if (rc < 0)
+        return rc;
+    rc = r.status == 200 ? put(bc, oid, r.body, r.len, e)
+                         : fail(e, r.status == 404 ? ENOENT : EIO, "cannot fetch blob", oid);
+    mesa_resp_free(&r);
+    return rc;
+}
+
+/* One POST .../blobs/batch for oids[0..n). */
+static int fetch_batch(mesa_client_t *c, mesa_blobcache_t *bc, const char *org,
+                       const char *repo, const char *const *oids, size_t n, mesa_error_t *e)
+{
+    char path[700];
+    json_t *req = json_array(), *v = NULL;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(req, json_string(oids[i]));
+    snprintf(path, sizeof path, "/%s/%s/blobs/batch", org, repo);
+    json_t *body = json_pack("{s:o}", "oids", req);
+    int rc = mesa_client_json(c, "POST", path, body, &v, e);
+    json_decref(body);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(v, "blobs"), i, b)
+    {
+        const char *oid = json_string_value(json_object_get(b, "oid"));
+        const char *content = json_string_value(json_object_get(b, "content"));
+        unsigned char *data = NULL;
+        size_t len = 0;
+        if (!oid || !content || mesa_b64_decode(content, strlen(content), &data, &len) < 0) {
+            rc = fail(e, EIO, "malformed batch answer for", oid ? oid : "?");
+            break;
+        }
+        rc = put(bc, oid, data, len, e);
+        free(data);
+        if (rc < 0)
+            break;
+    }
+    /* the server leaves out what it does not have, or what did not fit */
+    json_array_foreach(json_object_get(v, "missing"), i, b)
+    {
+        if (rc == 0 && json_is_string(b))
+            rc = fetch_one(c, bc, org, repo, json_string_value(b), e);
+    }
+    json_decref(v);
+    return rc;
+}
+
+int mesa_fetch_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, const char *repo,
+                     const char *const *oids, const uint64_t *sizes, size_t n, mesa_error_t *e)
+{
+    const char **want = calloc(n ? n : 1, sizeof *want);
+    size_t nw = 0, bytes = 0;
+    int rc = 0;
+    if (!want)
+        return fail(e, ENOMEM, "out of memory fetching", "blobs");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[4096];
+        if (mesa_blobcache_lookup(bc, oids[i], path, sizeof path) == 0)
+            continue;
+        uint64_t size = sizes ? sizes[i] : 0;
+        if (size > SINGLE_OVER) {
+            rc = fetch_one(c, bc, org, repo, oids[i], e);
+            continue;
+        }
+        if (nw == BATCH_MAX || (nw && bytes + size > BATCH_BYTES)) {
+            rc = fetch_batch(c, bc, org, repo, want, nw, e);
+            nw = bytes = 0;
+        }
+        want[nw++] = oids[i];
+        bytes += size;
+    }
+    if (rc == 0 && nw)
+        rc = fetch_batch(c, bc, org, repo, want, nw, e);
+    free(want);
+    return rc;
+}
