@@ -94,6 +94,26 @@ static json_t *bookmark_body(req_t *r, int with_name)
     return NULL;
 }
 
+/* Does name collide with an existing bookmark as a directory or a file
+ * ("a" vs "a/b")? git cannot store both. *other names the one in the way. */
+static int name_collides(sg_repo_t *g, const char *name, char *other, size_t n)
+{
+    sg_ref_t *refs = NULL;
+    size_t nr = 0, len = strlen(name);
+    int hit = 0;
+    if (sg_branches_list(g, &refs, &nr) < 0)
+        return 0;
+    for (size_t i = 0; i < nr && !hit; i++) {
+        size_t l = strlen(refs[i].name);
+        hit = (l < len && strncmp(name, refs[i].name, l) == 0 && name[l] == '/') ||
+              (len < l && strncmp(refs[i].name, name, len) == 0 && refs[i].name[len] == '/');
+        if (hit)
+            snprintf(other, n, "%s", refs[i].name);
+    }
+    sg_refs_free(refs, nr);
+    return hit;
+}
+
 /* The change's current commit (a change id, not a bookmark). */
 static int change_commit(const db_repo_t *repo, const char *change_id, char commit[SG_OID_HEX])
 {
@@ -118,11 +138,19 @@ int api_bookmarks_create(req_t *r)
         http_errno(r, -EIO, "repository");
         goto out;
     }
+    char other[300];
     repo_lock(r->repo.id);
-    int rc = change_commit(&r->repo, change_id, commit);
-    if (rc == 0)
-        rc = sg_ref_cas(g, ref, commit, NULL) == -EAGAIN ? -EEXIST : 0;
+    int rc = change_commit(&r->repo, change_id, commit), collides = 0;
+    if (rc == 0 && !(collides = name_collides(g, name, other, sizeof other))) {
+        rc = sg_ref_cas(g, ref, commit, NULL);
+        if (rc == -EAGAIN)
+            rc = -EEXIST;
+    }
     repo_unlock(r->repo.id);
+    if (collides) {
+        http_error(r, 409, "CONFLICT", "bookmark '%s' collides with bookmark '%s'", name, other);
+        goto out;
+    }
     if (rc < 0) {
         http_errno(r, rc, rc == -ENOENT ? "change" : "bookmark");
         goto out;

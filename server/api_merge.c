@@ -11,6 +11,7 @@
 #include "api.h"
 #include "b64.h"
 #include "events.h"
+#include "pathcheck.h"
 #include "repo.h"
 #include "util.h"
 
@@ -30,6 +31,47 @@ typedef struct merge {
     size_t nconflicts;
     char change_id[33], commit[SG_OID_HEX];
 } merge_t;
+
+/* Validate one resolution entry fully, before anything is merged. */
+static int check_resolution(req_t *r, json_t *e, size_t i)
+{
+    static const char *const allowed[] = {"path", "content", "take", "encoding", "hunks", NULL};
+    const char *bad = NULL, *why = NULL;
+    json_t *path = json_object_get(e, "path"), *content = json_object_get(e, "content");
+    json_t *take = json_object_get(e, "take"), *enc = json_object_get(e, "encoding");
+    unsigned char *data = NULL;
+    size_t len;
+    if (!json_is_object(e) || util_json_only_keys(e, allowed, &bad) < 0)
+        return http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: %s%s", i,
+                          bad ? "unknown field " : "must be an object", bad ? bad : ""), -1;
+    if (json_object_get(e, "hunks"))
+        return http_error(r, 400, "BAD_REQUEST", "hunk resolutions are not supported by mesad"),
+               -1;
+    if (!json_is_string(path) ||
+        pathcheck_file(json_string_value(path), json_string_length(path), &why) < 0)
+        return http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: %s", i,
+                          why ? why : "path must be a string"), -1;
+    if (enc && !(json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0))
+        return http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: encoding must be base64", i),
+               -1;
+    if (content && take)
+        return http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: content or take, not both",
+                          i), -1;
+    if (content) {
+        int ok = json_is_string(content) &&
+                 mesa_b64_decode(json_string_value(content), json_string_length(content), &data,
+                                 &len) == 0;
+        free(data);
+        return ok ? 0
+                  : (http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: content is not base64",
+                                i), -1);
+    }
+    const char *side = json_string_value(take);
+    if (!side || (strcmp(side, "target") != 0 && strcmp(side, "source") != 0))
+        return http_error(r, 400, "BAD_REQUEST", "resolutions[%zu]: needs content or take "
+                                                 "(target or source)", i), -1;
+    return 0;
+}
 
 static int parse_merge(req_t *r, json_t *b, merge_t *m)
 {
@@ -53,6 +95,13 @@ static int parse_merge(req_t *r, json_t *b, merge_t *m)
     m->delete_source = json_is_true(ds);
     m->allow_conflicted = json_is_true(ac);
     m->resolutions = res;
+    size_t i;
+    json_t *x;
+    json_array_foreach(res, i, x)
+    {
+        if (check_resolution(r, x, i) < 0)
+            return -1;
+    }
     if (strcmp(m->target, m->source) == 0)
         return http_error(r, 400, "BAD_REQUEST", "target and source are the same bookmark"), -1;
     return 0;

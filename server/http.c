@@ -12,6 +12,7 @@
 #include "api.h"
 #include "events.h"
 #include "util.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,9 +59,10 @@ int http_json(req_t *r, unsigned status, json_t *v)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(v);
-    if (!s)
-        return http_bytes(r, 500, "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"oom\"}}", 47,
-                          "application/json");
+    if (!s) {
+        static const char oom[] = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"oom\"}}";
+        return http_bytes(r, 500, oom, sizeof oom - 1, "application/json");
+    }
     size_t n = strlen(s);
     s[n] = '\n';
     struct MHD_Response *resp = MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
@@ -73,6 +75,7 @@ static int error_v(req_t *r, unsigned status, const char *code, json_t *details,
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    mesa_utf8_sanitize(msg); /* messages echo request bytes; JSON needs UTF-8 */
     json_t *err = json_pack("{s:s, s:s}", "code", code, "message", msg);
     if (details)
         json_object_set_new(err, "details", details);

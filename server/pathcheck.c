@@ -9,6 +9,22 @@
 #include <string.h>
 #include <strings.h>
 
+/* ".git" in any case, and the spellings NTFS aliases to it (trailing dots
+ * or spaces, an alternate data stream ".git:...", the short name "git~1"),
+ * as git's own verify_path refuses them. */
+static int is_dotgit(const char *s, size_t n)
+{
+    if (n >= 4 && strncasecmp(s, ".git", 4) == 0) {
+        size_t i = 4;
+        if (i < n && s[i] == ':')
+            return 1;
+        while (i < n && (s[i] == '.' || s[i] == ' '))
+            i++;
+        return i == n;
+    }
+    return n == 5 && strncasecmp(s, "git~1", 5) == 0;
+}
+
 static int check_segment(const char *s, size_t n, const char **why)
 {
     if (n == 0) {
@@ -23,8 +39,8 @@ static int check_segment(const char *s, size_t n, const char **why)
         *why = "'.' and '..' segments are not allowed";
         return -EINVAL;
     }
-    if (n == 4 && strncasecmp(s, ".git", 4) == 0) {
-        *why = "'.git' segments are not allowed";
+    if (is_dotgit(s, n)) {
+        *why = "'.git' segments (in any spelling a file system may alias) are not allowed";
         return -EINVAL;
     }
     return 0;

@@ -9,6 +9,7 @@
  * Called by mesad's repository layer; one sg_repo_t per thread at a time.
  */
 #include "server/store_git.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -1650,12 +1651,13 @@ void sg_refs_free(sg_ref_t *refs, size_t n)
     free(refs);
 }
 
+/* Bookmark names travel in JSON: valid UTF-8 only (git itself allows any bytes). */
 int sg_bookmark_name_valid(const char *name)
 {
     char ref[sizeof HEADS_PREFIX + BOOKMARK_MAX];
     int valid = 0;
 
-    if (!name || !*name || strlen(name) > BOOKMARK_MAX || name[0] == '-' ||
+    if (!name || !*name || strlen(name) > BOOKMARK_MAX || name[0] == '-' || !mesa_utf8_valid(name) ||
         strcmp(name, "HEAD") == 0 || strcmp(name, "@") == 0)
         return 0;
     if (sg_global_init() < 0)

@@ -60,8 +60,12 @@ int util_parse_time(const char *s, int64_t *secs, int *offset_min)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || hh > 23 || mm > 59)
+        /* exactly "+HH:MM": never read past the string */
+        for (int i = 1; i <= 5; i++)
+            if (!p[i] || (i == 3 ? p[i] != ':' : (p[i] < '0' || p[i] > '9')))
+                return -EINVAL;
+        int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+        if (hh > 23 || mm > 59)
             return -EINVAL;
         off = (hh * 60 + mm) * (*p == '-' ? -1 : 1);
         p += 6;
@@ -70,7 +74,10 @@ int util_parse_time(const char *s, int64_t *secs, int *offset_min)
     }
     if (*p)
         return -EINVAL;
-    *secs = (int64_t)timegm(&tm) - (int64_t)off * 60;
+    int64_t t = (int64_t)timegm(&tm) - (int64_t)off * 60;
+    if (t < 0 || t > 4294967295LL) /* what git's commit headers carry */
+        return -ERANGE;
+    *secs = t;
     *offset_min = off;
     return 0;
 }

@@ -13,7 +13,8 @@ int64_t util_now_ns(void);
 /* RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void util_fmt_time_ms(int64_t ms, char out[32]);
 /* Parse RFC 3339 ("2026-01-02T03:04:05Z", "...+01:00", fractional seconds
- * ignored) into seconds and offset. Returns 0 or -EINVAL. */
+ * ignored) into seconds and offset. Returns 0, -EINVAL, or -ERANGE for a
+ * time git cannot store (before 1970 or after 2106-02-07). */
 int util_parse_time(const char *s, int64_t *secs, int *offset_min);
 
 /* 0 when every key of obj is in the NULL-terminated list allowed; otherwise

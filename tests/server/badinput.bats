@@ -323,3 +323,70 @@ rep() { printf "%${2}s" "" | tr ' ' "$1"; }
     [ "$(jq -r .org.slug <<<"$body")" = acme ]
     unchanged
 }
+
+# ---------------------------------------------------------------- found by tests/server/fuzz
+
+@test "bytes that are not UTF-8 in a URL get a JSON 404/400 with a valid UTF-8 message, not a 500" {
+    local u
+    for u in "/%FF" "/acme/bi/changes/%FF" "/acme/bi/blobs/%c3%28" \
+        "/acme/bi/bookmarks/%ed%a0%80" "/acme/bi/content?change_id=%c3%28" \
+        "/acme/bi/content?path=%FF"; do
+        api GET "$u"
+        [[ "$status_code" == 4* ]] || { echo "$u: HTTP $status_code" >&2; false; }
+        jq -e '.error.message | type == "string"' <<<"$body" >/dev/null ||
+            { echo "$u: $body" >&2; false; }
+    done
+    alive
+}
+
+@test "NTFS spellings of .git (git~1, .git., '.git ', .git::\$DATA) are refused with 400" {
+    local p
+    for p in "git~1/x" "GIT~1" ".git." ".git " "a/.git./b" ".git::\$DATA"; do
+        jreq POST /acme/bi/changes "{\"base_change_id\":\"main\",\"files\":[$(entry "$p")]}"
+        expect_error 400 BAD_REQUEST || { echo "path '$p'" >&2; false; }
+    done
+    alive
+}
+
+@test "a bookmark that collides with another as file and directory gets 409 CONFLICT" {
+    make_repo bi-bm
+    jreq POST /acme/bi-bm/bookmarks "{\"name\":\"main/x\",\"change_id\":\"$ROOT_CHANGE\"}"
+    expect_error 409 CONFLICT
+    jreq POST /acme/bi-bm/bookmarks "{\"name\":\"feat/a\",\"change_id\":\"$ROOT_CHANGE\"}"
+    expect 201
+    jreq POST /acme/bi-bm/bookmarks "{\"name\":\"feat\",\"change_id\":\"$ROOT_CHANGE\"}"
+    expect_error 409 CONFLICT
+    api GET /acme/bi-bm/bookmarks/feat
+    expect_error 404 NOT_FOUND
+}
+
+@test "merge resolutions are checked like file paths, even for a no-op merge" {
+    make_repo bi-merge
+    jreq POST /acme/bi-merge/bookmarks "{\"name\":\"feat\",\"change_id\":\"$ROOT_CHANGE\"}"
+    expect 201
+    local long
+    long=$(printf 's%.0s' $(seq 1 300))
+    for res in "{\"path\":\".git/hooks/pre-commit\",\"content\":\"QQ==\"}" \
+        "{\"path\":\"$long\",\"take\":\"target\"}" \
+        "{\"path\":\"ok\",\"content\":\"Q===\"}" \
+        "{\"path\":\"ok\",\"take\":\"neither\"}" \
+        "{\"path\":\"ok\",\"content\":\"QQ==\",\"take\":\"source\"}"; do
+        jreq POST /acme/bi-merge/bookmarks/merge \
+            "{\"target\":\"feat\",\"source\":\"main\",\"resolutions\":[$res]}"
+        expect_error 400 BAD_REQUEST || { echo "resolution $res" >&2; false; }
+    done
+}
+
+@test "author dates that git cannot store or that end early are 400" {
+    local d
+    for d in "2026-01-01T00:00:00+1:2" "2026-01-01T00:00:00+01" "0001-01-01T00:00:00Z" \
+        "9999-01-01T00:00:00Z"; do
+        jreq POST /acme/bi/changes \
+            "{\"base_change_id\":\"main\",\"author\":{\"name\":\"a\",\"email\":\"a@b\",\"date\":\"$d\"}}"
+        expect_error 400 BAD_REQUEST || { echo "date $d" >&2; false; }
+    done
+    jreq POST /acme/bi/changes \
+        '{"base_change_id":"main","author":{"name":"a","email":"a@b","date":"2026-01-01T10:00:00+02:00"}}'
+    expect 201
+    [ "$(jq -r .author.date <<<"$body")" = "2026-01-01T08:00:00.000Z" ]
+}
