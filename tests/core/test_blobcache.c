@@ -11,6 +11,7 @@
  */
 #include "core/blobcache.h"
 #include "tests/lib/ctest.h"
+#include "tests/lib/tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,27 +31,6 @@
 #define NOWN 10
 
 /* ---- helpers ---- */
-
-static char *make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/blobcache.XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(buf) ? strdup(buf) : NULL;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    return remove(p);
-}
-
-static void rm_tree(char *dir)
-{
-    if (dir)
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 /* Deterministic bytes: blob number k of len bytes. */
 static unsigned char *make_data(unsigned k, size_t len)
@@ -140,7 +120,7 @@ static void test_oid(void)
 
 static void test_roundtrip(void)
 {
-    char *dir = make_tmpdir(), oid[41], path[PATH_MAX], look[PATH_MAX], want[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), oid[41], path[PATH_MAX], look[PATH_MAX], want[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     struct stat st;
 
@@ -178,7 +158,7 @@ static void test_roundtrip(void)
     CHECK_EQ_INT(mesa_blobcache_lookup(c, oid, look, sizeof look), 0, "blobs survive a reopen");
     mesa_blobcache_close(c);
     mesa_blobcache_close(NULL);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_refusals(void)
@@ -191,7 +171,7 @@ static void test_refusals(void)
         "ce013625030ba8dba906f756967f9e9ca394464g",  /* not hex */
         "../13625030ba8dba906f756967f9e9ca394464a",
     };
-    char *dir = make_tmpdir(), path[PATH_MAX], oid[41], p[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), path[PATH_MAX], oid[41], p[PATH_MAX];
     mesa_blobcache_t *c = NULL, *none = NULL;
     int all = 1;
 
@@ -214,7 +194,7 @@ static void test_refusals(void)
     CHECK_EQ_INT(mesa_blobcache_open(NULL, 0, &none), -EINVAL, "open(NULL) is EINVAL");
     CHECK(none == NULL, "and gives no handle");
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* Put n blobs of size len (numbers base..base+n-1), oids into oids. */
@@ -237,7 +217,7 @@ static void test_usage_and_order(void)
 {
     /* mtime rank of blob i: i=0 is the 3rd oldest, i=3 the oldest, ... */
     static const time_t when[5] = {3000, 5000, 4000, 1000, 2000};
-    char *dir = make_tmpdir(), oids[5][41], p[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), oids[5][41], p[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     uint64_t bytes = 0, count = 0, freed = 0;
 
@@ -263,12 +243,12 @@ static void test_usage_and_order(void)
     CHECK_EQ_INT(mesa_blobcache_evict(c, UINT64_MAX, &freed), 0, "evict to more than the cap");
     CHECK_EQ_INT(freed, 0, "a target above the cap (clamped) frees nothing here");
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_lookup_protects(void)
 {
-    char *dir = make_tmpdir(), oids[4][41], p[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), oids[4][41], p[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     uint64_t freed = 0;
     int fd;
@@ -295,12 +275,12 @@ static void test_lookup_protects(void)
         close(fd);
     }
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_put_evicts(void)
 {
-    char *dir = make_tmpdir(), oids[22][41], p[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), oids[22][41], p[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     uint64_t bytes = 0, count = 0;
     int ok = 1;
@@ -326,12 +306,12 @@ static void test_put_evicts(void)
     CHECK_EQ_INT(mesa_blobcache_usage(c, &bytes, &count), 0, "usage");
     CHECK(bytes == 1000 && count == 20, "no eviction while under the cap");
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_stale_tmp(void)
 {
-    char *dir = make_tmpdir(), old[PATH_MAX], fresh[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), old[PATH_MAX], fresh[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     int fd;
 
@@ -347,12 +327,12 @@ static void test_stale_tmp(void)
     CHECK(!exists(old), "a temp file older than an hour is removed");
     CHECK(exists(fresh), "a recent temp file (a writer at work) stays");
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_autosize(void)
 {
-    char *dir = make_tmpdir();
+    char *dir = ctest_tmpdir("blobcache");
     mesa_blobcache_t *c = NULL;
     struct statvfs sv;
     uint64_t cap, want, mib = 1024 * 1024;
@@ -367,7 +347,7 @@ static void test_autosize(void)
           "the automatic cap is 10% of the free space, clamped");
     printf("# automatic cap %llu MiB\n", (unsigned long long)(cap / mib));
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* A child: publish the shared blobs and its own, in an order of its own. */
@@ -391,7 +371,7 @@ static int child_publish(const char *dir, int id)
 
 static void test_concurrent(void)
 {
-    char *dir = make_tmpdir(), oid[41], path[PATH_MAX];
+    char *dir = ctest_tmpdir("blobcache"), oid[41], path[PATH_MAX];
     mesa_blobcache_t *c = NULL;
     pid_t pids[NPROC];
     uint64_t bytes = 0, count = 0, want_bytes = 0;
@@ -435,7 +415,7 @@ static void test_concurrent(void)
     CHECK_EQ_INT(count, NSHARED + NPROC * NOWN, "usage counts each blob once");
     CHECK_EQ_INT(bytes, want_bytes, "usage counts each blob's bytes once");
     mesa_blobcache_close(c);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 int main(void)

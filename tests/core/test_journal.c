@@ -11,6 +11,7 @@
  */
 #include "core/journal.h"
 #include "tests/lib/ctest.h"
+#include "tests/lib/tmpdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,27 +27,6 @@
 #define NREC 2000
 
 /* ---- helpers ---- */
-
-static char *make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/journal.XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(buf) ? strdup(buf) : NULL;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    return remove(p);
-}
-
-static void rm_tree(char *dir)
-{
-    if (dir)
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static int open_append(const char *path)
 {
@@ -111,7 +91,7 @@ static int same(const mesa_jrec_t *a, const mesa_jrec_t *b)
 
 static void test_exact_bytes(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX], *bytes;
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX], *bytes;
     mesa_jrec_t r = rec(MESA_J_RENAME, 3, -12, "old\tname%", "dir/new\nname\x01");
     size_t len = 0;
     int fd;
@@ -124,7 +104,7 @@ static void test_exact_bytes(void)
     CHECK_EQ_STR(bytes, "N\t3\t-12\told%09name%25\tdir/new%0Aname%01\n",
                  "a record is type, slot, mtime, arg, path; TAB, LF, % and controls escaped");
     free(bytes);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static char *long_field(size_t n, char c)
@@ -138,7 +118,7 @@ static char *long_field(size_t n, char c)
 
 static void test_round_trip(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX], what[128];
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX], what[128];
     char *pct = long_field(4096, '%'), *tabs = long_field(4096, '\t'),
          *plain = long_field(4096, 'p');
     char ctl[40];
@@ -184,14 +164,14 @@ static void test_round_trip(void)
     free(pct);
     free(tabs);
     free(plain);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- refusals ---- */
 
 static void test_refusals(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX];
     char *over = long_field(4097, 'x'), *max = long_field(4096, 'x');
     mesa_jrec_t r = rec(MESA_J_WRITE, 0, 0, "id", over);
     int fd, p[2];
@@ -222,14 +202,14 @@ static void test_refusals(void)
     }
     free(over);
     free(max);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- incomplete records and offsets ---- */
 
 static void test_incomplete(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX], other[PATH_MAX], *line;
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX], other[PATH_MAX], *line;
     mesa_jrec_t got, first = rec(MESA_J_WRITE, 1, 2, "aaaa", "first"),
                      second = rec(MESA_J_SYMLINK, 2, 3, "tar\tget", "sec%ond");
     mesa_journal_reader_t *jr = NULL;
@@ -266,12 +246,12 @@ static void test_incomplete(void)
 out:
     mesa_journal_reader_close(jr);
     free(line);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_offsets(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX], p[64], *big = long_field(3000, '\n');
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX], p[64], *big = long_field(3000, '\n');
     mesa_journal_reader_t *jr = NULL;
     mesa_jrec_t got;
     uint64_t offs[40], ends[40];
@@ -316,7 +296,7 @@ static void test_offsets(void)
     CHECK(rc == 0 && mesa_journal_next(jr, &got) == 0, "an offset past the end reads nothing");
     mesa_journal_reader_close(jr);
     free(big);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- malformed ---- */
@@ -348,7 +328,7 @@ static int rejects(const char *dir, const char *bad, size_t badlen)
 
 static void test_malformed(void)
 {
-    char *dir = make_tmpdir(), *huge = long_field(MESA_JOURNAL_MAX_RECORD + 10, 'x');
+    char *dir = ctest_tmpdir("journal"), *huge = long_field(MESA_JOURNAL_MAX_RECORD + 10, 'x');
     char *field = malloc(4200);
 
     REJECTS(dir, "\n", "an empty line");
@@ -374,7 +354,7 @@ static void test_malformed(void)
     CHECK(rejects(dir, huge, strlen(huge)), "a line longer than any record, without LF");
     free(field);
     free(huge);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_missing(void)
@@ -426,7 +406,7 @@ static int conc_check(const mesa_jrec_t *r, unsigned char *seen)
 
 static void test_concurrent(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("journal"), path[PATH_MAX];
     unsigned char *seen = calloc(NPROC * NREC, 1);
     mesa_journal_reader_t *jr = NULL;
     mesa_jrec_t got;
@@ -453,7 +433,7 @@ static void test_concurrent(void)
           "and stops at the end of the file");
     mesa_journal_reader_close(jr);
     free(seen);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
  */
 #include "core/state.h"
 #include "tests/lib/ctest.h"
+#include "tests/lib/tmpdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,27 +30,6 @@
 #define TORTURE_MAX_WRITES 20000000u
 
 /* ---- helpers ---- */
-
-static char *make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/state.XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(buf) ? strdup(buf) : NULL;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    return remove(p);
-}
-
-static void rm_tree(char *dir)
-{
-    if (dir)
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static mesa_state_repo_t repo(const char *org, const char *name, const char *bookmark,
                               const char *change, const char *commit, uint32_t flags)
@@ -115,7 +95,7 @@ static int child_status(pid_t pid)
 
 static void test_round_trip(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_t *s = NULL;
     mesa_state_repo_t got;
     struct stat st;
@@ -170,14 +150,14 @@ static void test_round_trip(void)
         CHECK_EQ_STR(got.commit, "o2", "the set is in the file, not just the mapping");
 out:
     mesa_state_close(s);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- generation and acked ---- */
 
 static void test_generation_and_acked(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_t *s = NULL;
     uint64_t g0, g1, g2, g3;
 
@@ -204,7 +184,7 @@ static void test_generation_and_acked(void)
     CHECK(mesa_state_acked(s) == UINT64_MAX, "acked holds a full 64-bit offset");
 out:
     mesa_state_close(s);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- another process ---- */
@@ -224,7 +204,7 @@ static void child_sets(const char *path)
 
 static void test_other_process(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_t *s = NULL;
     mesa_state_repo_t got;
     uint64_t g0;
@@ -246,7 +226,7 @@ static void test_other_process(void)
     CHECK_EQ_INT(mesa_state_generation(s), g0 + 2, "the parent sees both generation bumps");
 out:
     mesa_state_close(s);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- wait_acked ---- */
@@ -297,7 +277,7 @@ static void test_wait_interrupted(mesa_state_t *s)
 
 static void test_wait_acked(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_t *s = NULL;
     pid_t pid, waiters[3];
     int ok = 1;
@@ -331,7 +311,7 @@ static void test_wait_acked(void)
     test_wait_interrupted(s);
 out:
     mesa_state_close(s);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- seqlock torture ---- */
@@ -385,7 +365,7 @@ static void torture_writer(const char *path, struct torture *t, int w)
 
 static void test_seqlock_torture(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX], chg[33], oid[41], bm[64];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX], chg[33], oid[41], bm[64];
     struct torture *t =
         mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     mesa_state_t *s = NULL;
@@ -436,7 +416,7 @@ out:
     mesa_state_close(s);
     if (t != MAP_FAILED)
         munmap(t, sizeof *t);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 /* ---- refusals ---- */
@@ -518,7 +498,7 @@ static int emptied(const char *p)
 
 static void test_bad_files(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_t *s = NULL;
 
     CHECK_EQ_INT(open_damaged(dir, bad_magic), -EBADMSG, "wrong magic is -EBADMSG");
@@ -531,12 +511,12 @@ static void test_bad_files(void)
     CHECK_EQ_INT(open_damaged(dir, emptied), -EBADMSG, "an empty file is -EBADMSG");
     snprintf(path, sizeof path, "%s/missing", dir);
     CHECK_EQ_INT(mesa_state_open(path, &s), -ENOENT, "a missing file is -ENOENT");
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 static void test_bad_create(void)
 {
-    char *dir = make_tmpdir(), path[PATH_MAX];
+    char *dir = ctest_tmpdir("state"), path[PATH_MAX];
     mesa_state_repo_t *many = calloc(MESA_STATE_MAX_REPOS + 1, sizeof *many);
     mesa_state_t *s = NULL;
     int rc;
@@ -562,7 +542,7 @@ static void test_bad_create(void)
     }
     CHECK_EQ_INT(count_entries(dir), 1, "no temp files after refusals");
     free(many);
-    rm_tree(dir);
+    ctest_rmtree(dir);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
  */
 #include "core/treecache.h"
 #include "tests/lib/ctest.h"
+#include "tests/lib/tmpdir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,27 +40,6 @@
 #define L MESA_ENT_LINK
 
 /* ---- helpers ---- */
-
-static char *make_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s/treecache.XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(buf) ? strdup(buf) : NULL;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    return remove(p);
-}
-
-static void rm_tree(char *dir)
-{
-    if (dir)
-        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static void tree_file(const char *dir, const char *commit, char *out)
 {
@@ -930,7 +910,7 @@ static void test_two_processes(const char *dir)
 
 int main(void)
 {
-    char *dir = make_tmpdir();
+    char *dir = ctest_tmpdir("treecache");
     mesa_tree_t *t = NULL;
 
     test_build(dir, &t);
@@ -945,6 +925,6 @@ int main(void)
     test_corrupt(dir);
     test_big(dir);
     test_two_processes(dir);
-    rm_tree(dir);
+    ctest_rmtree(dir);
     return ctest_done();
 }
