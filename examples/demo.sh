@@ -6,10 +6,10 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 MESA=${MESA:-}
-for m in "$top/tools/mesa" "$top/_build/tools/mesa"; do
+for m in "$top/build/tools/mesa" "$top/tools/mesa" "$top/_build/tools/mesa"; do
     [ -z "$MESA" ] && [ -x "$m" ] && MESA=$m
 done
-[ -n "$MESA" ] || { echo "demo: build first (./configure && make)" >&2; exit 1; }
+[ -n "$MESA" ] || { echo "demo: build first (see README.md)" >&2; exit 1; }
 unset MESA_URL MESA_API_KEY MESA_ACCESS_TOKEN
 
 "$MESA" repo import app "$top/examples/app"
