@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uthash.h>
@@ -779,4 +781,74 @@ int mesa_pusher_push(mesa_pusher_t *p, mesa_error_t *e)
     if (mesa_pusher_pending(p, NULL, NULL) == 0)
         mesa_state_set_acked(p->st, mesa_journal_offset(p->jr));
     return pushed;
+}
+
+/* ------------------------------------------------------------ loops */
+
+/* Feed the names of closed staging files to the pusher. */
+static void read_closes(mesa_pusher_t *p, int fd)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (char *q = buf; q < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)q;
+            if (ev->len && (ev->mask & IN_CLOSE_WRITE))
+                mesa_pusher_closed(p, ev->name);
+            q += sizeof *ev + ev->len;
+        }
+    }
+}
+
+static void say(mesa_pusher_t *p, const char *what, const mesa_error_t *e)
+{
+    if (!p->log)
+        return;
+    char line[700];
+    snprintf(line, sizeof line, "%s: %s", what, e->message[0] ? e->message : strerror(e->err));
+    p->log(p->log_ctx, line);
+}
+
+int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms)
+{
+    char staging[PATH_MAX];
+    snprintf(staging, sizeof staging, "%s/staging", p->run);
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    if (inotify_add_watch(fd, staging, IN_CLOSE_WRITE) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int backoff = 0; /* ms to wait after a failed push */
+    while (!*stop) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int wait = backoff > interval_ms ? backoff : interval_ms;
+        if (poll(&pfd, 1, wait) > 0)
+            read_closes(p, fd);
+        mesa_error_t e = {0};
+        int rc = mesa_pusher_poll(p);
+        if (rc == 0 && mesa_pusher_pending(p, NULL, NULL) > 0)
+            rc = mesa_pusher_push(p, &e);
+        if (rc < 0) {
+            say(p, "push failed, will retry", &e);
+            backoff = backoff ? (backoff * 2 > 5000 ? 5000 : backoff * 2) : 100;
+        } else {
+            backoff = 0;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+int mesa_pusher_drain(mesa_pusher_t *p, int max_rounds, mesa_error_t *e)
+{
+    int rc = mesa_pusher_poll(p);
+    mesa_pusher_all_closed(p); /* the kernel may not have reported every close */
+    for (int i = 0; rc >= 0 && i < max_rounds && mesa_pusher_pending(p, NULL, NULL) > 0; i++)
+        rc = mesa_pusher_push(p, e);
+    if (rc < 0)
+        return rc;
+    return mesa_pusher_pending(p, NULL, NULL) ? -EAGAIN : 0;
 }

@@ -50,6 +50,20 @@ void mesa_pusher_all_closed(mesa_pusher_t *p);
  * says why). */
 int mesa_pusher_push(mesa_pusher_t *p, mesa_error_t *e);
 
+/* mesarun's pusher loop: watch staging/ for closed files (inotify
+ * IN_CLOSE_WRITE), replay the journal, push what is due; wake at least
+ * every interval_ms; retry failed pushes with backoff (nothing is dropped;
+ * opts.log hears of each failure). Start it before the mount's processes:
+ * a close before the watch exists is only caught by the drain. Returns 0
+ * once *stop is non-zero, or a negative errno if the watch cannot be set up. */
+int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms);
+
+/* The final drain, once no process of the mount is left: replay the
+ * journal, treat every staging file as closed, push until nothing is
+ * pending (at most max_rounds batches per repo). 0, or a negative errno
+ * with e filled; what is still pending stays listed by mesa_pusher_pending. */
+int mesa_pusher_drain(mesa_pusher_t *p, int max_rounds, mesa_error_t *e);
+
 /* Paths still pending ("org/repo/path"), via fn; the count is returned. */
 size_t mesa_pusher_pending(const mesa_pusher_t *p, void (*fn)(void *ctx, const char *path),
                            void *ctx);

@@ -7,6 +7,7 @@
 #include "mesa.h"
 #include "pusher.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,18 +58,17 @@ int cmd_push_pending(mesa_ctx_t *ctx, int argc, char **argv)
         return EXIT_FAIL;
     }
     mesa_error_t e = {0};
-    int batches = 0;
+    int batches;
+    size_t before = 0;
     err = mesa_pusher_resume(p);
+    if (err == 0 && (err = mesa_pusher_poll(p)) == 0)
+        before = mesa_pusher_pending(p, NULL, NULL);
     if (err == 0)
-        err = mesa_pusher_poll(p);
-    mesa_pusher_all_closed(p); /* nobody writes any more: everything is due */
-    for (int i = 0; err >= 0 && i < 16 && mesa_pusher_pending(p, NULL, NULL) > 0; i++) {
-        err = mesa_pusher_push(p, &e);
-        batches += err > 0 ? err : 0;
-    }
+        err = mesa_pusher_drain(p, 16, &e); /* nobody writes any more */
+    batches = err == 0 && before > 0;
     size_t left = mesa_pusher_pending(p, print_pending, NULL);
     mesa_pusher_free(p);
-    if (err < 0)
+    if (err < 0 && err != -EAGAIN) /* EAGAIN: pushed what it could, the rest is listed */
         mesa_fail("push-pending", &e);
     if (err < 0 || left) {
         fprintf(stderr, "mesa push-pending: %zu path(s) still pending in %s\n", left, dir);

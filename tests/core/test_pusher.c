@@ -19,6 +19,7 @@
 #include "tests/lib/livemesad.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -720,6 +721,81 @@ static void test_epoch(mesa_client_t *c)
     mount_done(&m);
 }
 
+/* ------------------------------------------------------------ run loop, drain */
+
+typedef struct runarg {
+    mesa_pusher_t *p;
+    volatile int stop;
+    int rc;
+} runarg_t;
+
+static void *run_thread(void *a)
+{
+    runarg_t *r = a;
+    r->rc = mesa_pusher_run(r->p, &r->stop, 50);
+    return NULL;
+}
+
+/* Poll (50 ms steps, at most 10 s) until path at main has content want. */
+static int eventually_is(const char *repo, const char *path, const char *want)
+{
+    for (int i = 0; i < 200; i++) {
+        if (content_status(repo, "main", path) == 200 && content_is(repo, "main", path, want))
+            return 1;
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void test_run_loop(mesa_client_t *c)
+{
+    mount_t m;
+    char id[17], root[64], p[PATH_MAX + 64];
+    CHECK(make_repo("loop") == 0, "repo loop");
+    change_field("loop", ROOT, "current_commit_oid", root, sizeof root);
+    if (mount_setup(&m, "run-loop", "loop", "main", ROOT, root) < 0) {
+        CHECK(0, "mount for the run loop");
+        return;
+    }
+    mesa_pusher_t *pu = pusher_at(&m, c);
+    if (!pu)
+        return;
+    runarg_t ra = {.p = pu};
+    pthread_t th;
+    pthread_create(&th, NULL, run_thread, &ra);
+    /* mesarun starts the loop before the command: let the watch exist first */
+    struct timespec settle = {0, 300000000L};
+    nanosleep(&settle, NULL);
+    jwrite(&m, "live.txt", "live\n", 5, 0, id);
+    CHECK(eventually_is("loop", "live.txt", "live\n"),
+          "the run loop pushes a closed file (seen within 10 s)");
+    /* a file its writer still has open is not due */
+    snprintf(id, sizeof id, "open%012d", 1);
+    snprintf(p, sizeof p, "%s/staging/%s", m.run, id);
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && write(fd, "still open\n", 11) == 11, "a staging file kept open");
+    jrec(&m, MESA_J_WRITE, 1, id, "open.txt");
+    struct timespec ts = {0, 400000000L};
+    nanosleep(&ts, NULL);
+    CHECK_EQ_INT(content_status("loop", "main", "open.txt"), 404,
+                 "a file still open for writing is not pushed by the loop");
+    ra.stop = 1;
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(ra.rc, 0, "the run loop returns 0 once stopped");
+    mesa_error_t e;
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(mesa_pusher_drain(pu, 8, &e), 0, "the drain pushes what is left");
+    CHECK(content_is("loop", "main", "open.txt", "still open\n"),
+          "the drain pushed the file whose close was never seen");
+    CHECK_EQ_INT(pending(pu), 0, "nothing is pending after the drain");
+    CHECK_EQ_INT(mesa_state_acked(m.st), jsize(&m), "the whole journal is acknowledged");
+    if (fd >= 0)
+        close(fd);
+    mesa_pusher_free(pu);
+    mount_done(&m);
+}
+
 int main(void)
 {
     int rc = live_start("pusher");
@@ -733,6 +809,7 @@ int main(void)
         test_tree_rename(c);
         test_transport(c);
         test_epoch(c);
+        test_run_loop(c);
     }
     mesa_client_free(c);
     live_stop();
