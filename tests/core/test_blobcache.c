@@ -81,24 +81,6 @@ static int set_mtime(const char *path, time_t sec)
     return utimensat(AT_FDCWD, path, ts, 0);
 }
 
-static long count_files(const char *dir, const char *sub)
-{
-    char p[PATH_MAX];
-    long n = 0;
-    DIR *d;
-    struct dirent *e;
-
-    snprintf(p, sizeof p, "%s/%s", dir, sub);
-    d = opendir(p);
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 static int exists(const char *path)
 {
     struct stat st;
@@ -149,7 +131,7 @@ static void test_roundtrip(void)
     CHECK(file_is(path, 1, 0), "the empty blob reads back empty");
     CHECK_EQ_INT(put_k(c, 2, 100000, oid, path), 0, "put a 100 kB blob");
     CHECK(file_is(path, 2, 100000), "it reads back byte-exact");
-    CHECK_EQ_INT(count_files(dir, "tmp"), 0, "tmp/ is empty after puts");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "tmp/ is empty after puts");
     CHECK_EQ_INT(mesa_blobcache_lookup(c, oid, look, 10), -ERANGE,
                  "lookup into a short buffer is ERANGE");
     mesa_blobcache_close(c);
@@ -188,7 +170,7 @@ static void test_refusals(void)
                  "put of bytes that do not hash to the oid is EBADMSG");
     snprintf(p, sizeof p, "%s/blobs/ce/%s", dir, oid);
     CHECK(!exists(p), "no blob is published on a mismatch");
-    CHECK_EQ_INT(count_files(dir, "tmp"), 0, "and nothing is left in tmp/");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "and nothing is left in tmp/");
     CHECK_EQ_INT(mesa_blobcache_put(c, oid, "hello\n", 6, path, 20), -ERANGE,
                  "put into a short buffer is ERANGE");
     CHECK_EQ_INT(mesa_blobcache_open(NULL, 0, &none), -EINVAL, "open(NULL) is EINVAL");
@@ -410,7 +392,7 @@ static void test_concurrent(void)
         want_bytes += 3000;
     }
     CHECK(ok, "every distinct blob is present and byte-exact");
-    CHECK_EQ_INT(count_files(dir, "tmp"), 0, "tmp/ is empty afterwards");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "tmp/ is empty afterwards");
     CHECK_EQ_INT(mesa_blobcache_usage(c, &bytes, &count), 0, "usage");
     CHECK_EQ_INT(count, NSHARED + NPROC * NOWN, "usage counts each blob once");
     CHECK_EQ_INT(bytes, want_bytes, "usage counts each blob's bytes once");

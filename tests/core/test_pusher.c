@@ -195,6 +195,23 @@ static void mount_done(mount_t *m)
     m->st = NULL;
 }
 
+/* A new repo and a mount of it at its root change, bookmark main; the root
+ * commit into root. 0, or -1 after a failed CHECK (m is cleaned up). */
+static int new_mount(mount_t *m, const char *run, const char *repo, char *root, size_t n)
+{
+    memset(m, 0, sizeof *m);
+    m->jfd = -1;
+    root[0] = '\0';
+    if (make_repo(repo) == 0) {
+        change_field(repo, ROOT, "current_commit_oid", root, n);
+        if (root[0] && mount_setup(m, run, repo, "main", ROOT, root) == 0)
+            return 0;
+    }
+    CHECK(0, "set up a mount");
+    mount_done(m);
+    return -1;
+}
+
 static void jrec(mount_t *m, mesa_jtype_t t, int64_t mtime, const char *arg, const char *path)
 {
     mesa_jrec_t r = {.type = t, .slot = 0, .mtime_ns = mtime, .arg = arg, .path = path};
@@ -296,14 +313,8 @@ static void test_main_mount(mesa_client_t *c)
     mount_t m;
     mesa_state_repo_t r;
     char id[17], id2[17];
-    if (make_repo("app") < 0 ||
-        (change_field("app", ROOT, "current_commit_oid", root_commit, sizeof root_commit),
-         !root_commit[0]) ||
-        mount_setup(&m, "run1", "app", "main", ROOT, root_commit) < 0) {
-        CHECK(0, "set up mount run1");
-        mount_done(&m);
+    if (new_mount(&m, "run1", "app", root_commit, sizeof root_commit) < 0)
         return;
-    }
     mesa_pusher_t *p = pusher_at(&m, c);
     if (!p) {
         mount_done(&m);
@@ -588,14 +599,8 @@ static void test_transport(mesa_client_t *c)
     mount_t m;
     char rc_commit[64], id[17], dead[PATH_MAX + 32];
     mesa_state_repo_t r;
-    if (make_repo("svc") < 0 ||
-        (change_field("svc", ROOT, "current_commit_oid", rc_commit, sizeof rc_commit),
-         !rc_commit[0]) ||
-        mount_setup(&m, "run2", "svc", "main", ROOT, rc_commit) < 0) {
-        CHECK(0, "set up mount run2");
-        mount_done(&m);
+    if (new_mount(&m, "run2", "svc", rc_commit, sizeof rc_commit) < 0)
         return;
-    }
     snprintf(dead, sizeof dead, "unix:%s/no.sock", m.run);
     mesa_client_t *dc = client_at(dead, 0);
     CHECK(dc != NULL, "6: client on a dead socket");
@@ -640,14 +645,8 @@ static void test_epoch(mesa_client_t *c)
     mount_t m;
     char rc_commit[64], id[17], id2[17], c1[33], cur[64];
     mesa_state_repo_t r;
-    if (make_repo("epo") < 0 ||
-        (change_field("epo", ROOT, "current_commit_oid", rc_commit, sizeof rc_commit),
-         !rc_commit[0]) ||
-        mount_setup(&m, "run3", "epo", "main", ROOT, rc_commit) < 0) {
-        CHECK(0, "set up mount run3");
-        mount_done(&m);
+    if (new_mount(&m, "run3", "epo", rc_commit, sizeof rc_commit) < 0)
         return;
-    }
     mesa_pusher_t *p = pusher_at(&m, c);
     if (!p) {
         mount_done(&m);
@@ -752,12 +751,8 @@ static void test_run_loop(mesa_client_t *c)
 {
     mount_t m;
     char id[17], root[64], p[PATH_MAX + 64];
-    CHECK(make_repo("loop") == 0, "repo loop");
-    change_field("loop", ROOT, "current_commit_oid", root, sizeof root);
-    if (mount_setup(&m, "run-loop", "loop", "main", ROOT, root) < 0) {
-        CHECK(0, "mount for the run loop");
+    if (new_mount(&m, "run-loop", "loop", root, sizeof root) < 0)
         return;
-    }
     mesa_pusher_t *pu = pusher_at(&m, c);
     if (!pu)
         return;

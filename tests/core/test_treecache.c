@@ -53,24 +53,6 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static long count_files(const char *dir, const char *sub)
-{
-    char p[PATH_MAX];
-    long n = 0;
-    DIR *d;
-    struct dirent *e;
-
-    snprintf(p, sizeof p, "%s/%s", dir, sub);
-    d = opendir(p);
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Collects children names as "a,b,c". */
 typedef struct names {
     char buf[4096];
@@ -188,7 +170,7 @@ static void test_build(const char *dir, mesa_tree_t **out)
           "a file keeps type, mode, size and oid");
     tree_file(dir, C1, p);
     CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0444, "the listing is a 0444 file");
-    CHECK_EQ_INT(count_files(dir, "tmp"), 0, "no temp file is left behind");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "no temp file is left behind");
     *out = t;
 }
 
@@ -905,7 +887,7 @@ static void test_two_processes(const char *dir)
     CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
           "a second process opens (and rewrites) the listing 300 times, always whole");
     CHECK_EQ_INT(parent_bad, 0, "so does the first, at the same time");
-    CHECK_EQ_INT(count_files(dir, "tmp"), 0, "no temp files are left");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "no temp files are left");
 }
 
 int main(void)

@@ -1,10 +1,12 @@
 /* tests/lib/tmpdir.h - temporary directories for the C unit tests:
  * ctest_tmpdir("tag") makes ${TMPDIR:-/tmp}/tag.XXXXXX (malloc'd path, NULL
- * on failure); ctest_rmtree(dir) removes it with its contents and frees it.
+ * on failure); ctest_rmtree(dir) removes it with its contents and frees it;
+ * ctest_count_files(dir, sub) counts the entries of dir/sub (-1 if absent).
  */
 #ifndef MESA_CTEST_TMPDIR_H
 #define MESA_CTEST_TMPDIR_H
 
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -31,6 +33,24 @@ static inline void ctest_rmtree(char *dir)
     if (dir)
         nftw(dir, ctest_rm_one, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
+}
+
+static inline long ctest_count_files(const char *dir, const char *sub)
+{
+    char p[PATH_MAX];
+    long n = 0;
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    d = opendir(p);
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
 }
 
 #endif
