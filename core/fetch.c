@@ -118,3 +118,44 @@ int mesa_fetch_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, co
     free(want);
     return rc;
 }
+
+int mesa_fetch_tree(mesa_client_t *c, const char *dir, const char *org, const char *repo,
+                    const char *commit, mesa_tree_t **t, mesa_error_t *e)
+{
+    if (mesa_tree_open(dir, commit, t) == 0)
+        return 0;
+    char path[600];
+    json_t *v = NULL;
+    snprintf(path, sizeof path, "/%s/%s/tree?commit=%s", org, repo, commit);
+    int rc = mesa_client_json(c, "GET", path, NULL, &v, e);
+    if (rc < 0)
+        return rc;
+    json_t *ents = json_object_get(v, "entries");
+    size_t n = json_array_size(ents), i;
+    mesa_tree_input_t *in = calloc(n ? n : 1, sizeof *in);
+    json_t *x;
+    if (!in) {
+        json_decref(v);
+        return -ENOMEM;
+    }
+    json_array_foreach(ents, i, x)
+    {
+        const char *type = json_string_value(json_object_get(x, "type"));
+        in[i] = (mesa_tree_input_t){
+            .path = json_string_value(json_object_get(x, "path")),
+            .type = !type                      ? 0
+                    : strcmp(type, "dir") == 0 ? MESA_ENT_DIR
+                    : strcmp(type, "symlink") == 0 ? MESA_ENT_LINK
+                                                   : MESA_ENT_FILE,
+            .mode = (uint32_t)strtoul(json_string_value(json_object_get(x, "mode")) ?: "0", NULL,
+                                      8),
+            .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
+            .oid = json_string_value(json_object_get(x, "oid")) ?: "",
+            .mtime_ns = json_integer_value(json_object_get(x, "mtime_ns"))};
+    }
+    rc = mesa_tree_build(dir, commit, in, n, t);
+    free(in);
+    json_decref(v);
+    return rc;
+}
+

@@ -12,6 +12,7 @@
 #include "pusher.h"
 #include "b64.h"
 #include "blobcache.h"
+#include "fetch.h"
 #include "journal.h"
 #include "overlay.h"
 #include "state.h"
@@ -268,41 +269,7 @@ static int tree_load(mesa_pusher_t *p, const mesa_state_repo_t *r, const char *c
         return 0;
     mesa_tree_close(*t);
     *t = NULL;
-    if (mesa_tree_open(p->cache, commit, t) == 0)
-        return 0;
-    char path[600];
-    json_t *v = NULL;
-    snprintf(path, sizeof path, "/%s/%s/tree?commit=%s", r->org, r->repo, commit);
-    int rc = mesa_client_json(p->client, "GET", path, NULL, &v, e);
-    if (rc < 0)
-        return rc;
-    json_t *ents = json_object_get(v, "entries");
-    size_t n = json_array_size(ents), i;
-    mesa_tree_input_t *in = calloc(n ? n : 1, sizeof *in);
-    json_t *x;
-    if (!in) {
-        json_decref(v);
-        return -ENOMEM;
-    }
-    json_array_foreach(ents, i, x)
-    {
-        const char *type = json_string_value(json_object_get(x, "type"));
-        in[i] = (mesa_tree_input_t){
-            .path = json_string_value(json_object_get(x, "path")),
-            .type = !type                      ? 0
-                    : strcmp(type, "dir") == 0 ? MESA_ENT_DIR
-                    : strcmp(type, "symlink") == 0 ? MESA_ENT_LINK
-                                                   : MESA_ENT_FILE,
-            .mode = (uint32_t)strtoul(json_string_value(json_object_get(x, "mode")) ?: "0", NULL,
-                                      8),
-            .size = (uint64_t)json_integer_value(json_object_get(x, "size")),
-            .oid = json_string_value(json_object_get(x, "oid")) ?: "",
-            .mtime_ns = json_integer_value(json_object_get(x, "mtime_ns"))};
-    }
-    rc = mesa_tree_build(p->cache, commit, in, n, t);
-    free(in);
-    json_decref(v);
-    return rc;
+    return mesa_fetch_tree(p->client, p->cache, r->org, r->repo, commit, t, e);
 }
 
 /* ------------------------------------------------------------ batches */

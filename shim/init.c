@@ -1,0 +1,3 @@
+/* shim/init.c - placeholder until the wrappers land. */
+#include "config.h"
+#include "shim.h"

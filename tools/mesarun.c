@@ -1,0 +1,2 @@
+/* tools/mesarun.c - placeholder */
+int main(void) { return 0; }
