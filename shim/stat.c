@@ -1,0 +1,425 @@
+/* shim/stat.c - metadata answered in-process (DESIGN §5): the stat family
+ * (current names, the 64-bit names, the legacy __xstat ABI that make
+ * imports, statx), access, readlink, realpath, statfs, pathconf and the
+ * xattr calls (a mount has no extended attributes).
+ * On x86-64 and aarch64 struct stat and struct stat64 are one layout.
+ */
+#include "config.h"
+#include "shim.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 differ");
+
+/* stat of a mount path (lock held). */
+static int vstat(const char *abs, int follow, struct stat *st)
+{
+    mesa_vnode_t *n = malloc(sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    int rc = mesa_vfs_lookup(shim_vfs, abs, follow, n);
+    if (rc == -EXDEV) /* a symlink out of the mount */
+        rc = stat(n->path, st) < 0 ? -errno : 0;
+    else if (rc == 0)
+        rc = mesa_vfs_stat(shim_vfs, n, st);
+    free(n);
+    return rc;
+}
+
+/* fstat of a mesa descriptor (lock held): what stat of its path says, or,
+ * if the path is gone, the real file's answer in the mount's terms. */
+static int vfstat(int fd, const mesa_fdent_t *e, struct stat *st)
+{
+    char abs[MESA_PATH_MAX];
+    snprintf(abs, sizeof abs, "%s", e->path);
+    int rc = vstat(abs, 1, st);
+    if (rc == 0)
+        return 0;
+    if (fstat(fd, st) < 0)
+        return -errno;
+    st->st_dev = mesa_vfs_dev(shim_vfs);
+    st->st_ino = mesa_vfs_ino(abs);
+    return 0;
+}
+
+static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags,
+                      int (*real)(int, const char *, struct stat *, int))
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    const mesa_fdent_t *e;
+    if ((flags & AT_EMPTY_PATH) && path && !*path && shim_begin_fd(dirfd, &e, &g))
+        return (int)shim_end(vfstat(dirfd, e, st), &g);
+    if (shim_begin(dirfd, path, abs, &g))
+        return (int)shim_end(vstat(abs, !(flags & AT_SYMLINK_NOFOLLOW), st), &g);
+    return real(dirfd, path, st, flags);
+}
+
+static int do_fstat(int fd, struct stat *st, int (*real)(int, struct stat *))
+{
+    const mesa_fdent_t *e;
+    shim_guard_t g;
+    if (shim_begin_fd(fd, &e, &g))
+        return (int)shim_end(vfstat(fd, e, st), &g);
+    return real(fd, st);
+}
+
+typedef int (*fstatat_fn)(int, const char *, struct stat *, int);
+typedef int (*fstat_fn)(int, struct stat *);
+
+SHIM_API int stat(const char *p, struct stat *st)
+{
+    return do_fstatat(AT_FDCWD, p, st, 0, REAL(fstatat));
+}
+SHIM_API int stat64(const char *p, struct stat64 *st)
+{
+    return do_fstatat(AT_FDCWD, p, (struct stat *)st, 0, REAL(fstatat));
+}
+SHIM_API int lstat(const char *p, struct stat *st)
+{
+    return do_fstatat(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW, REAL(fstatat));
+}
+SHIM_API int lstat64(const char *p, struct stat64 *st)
+{
+    return do_fstatat(AT_FDCWD, p, (struct stat *)st, AT_SYMLINK_NOFOLLOW, REAL(fstatat));
+}
+SHIM_API int fstatat(int d, const char *p, struct stat *st, int fl)
+{
+    return do_fstatat(d, p, st, fl, REAL(fstatat));
+}
+SHIM_API int fstatat64(int d, const char *p, struct stat64 *st, int fl)
+{
+    return do_fstatat(d, p, (struct stat *)st, fl, REAL(fstatat));
+}
+SHIM_API int fstat(int fd, struct stat *st)
+{
+    return do_fstat(fd, st, REAL(fstat));
+}
+SHIM_API int fstat64(int fd, struct stat64 *st)
+{
+    return do_fstat(fd, (struct stat *)st, REAL(fstat));
+}
+
+/* The legacy ABI: glibc 2.36 still exports these for old binaries (make). */
+int __xstat(int ver, const char *p, struct stat *st);
+int __xstat64(int ver, const char *p, struct stat64 *st);
+int __lxstat(int ver, const char *p, struct stat *st);
+int __lxstat64(int ver, const char *p, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int d, const char *p, struct stat *st, int fl);
+int __fxstatat64(int ver, int d, const char *p, struct stat64 *st, int fl);
+
+SHIM_API int __xstat(int ver, const char *p, struct stat *st)
+{
+    (void)ver;
+    return do_fstatat(AT_FDCWD, p, st, 0, REAL(fstatat));
+}
+SHIM_API int __xstat64(int ver, const char *p, struct stat64 *st)
+{
+    (void)ver;
+    return do_fstatat(AT_FDCWD, p, (struct stat *)st, 0, REAL(fstatat));
+}
+SHIM_API int __lxstat(int ver, const char *p, struct stat *st)
+{
+    (void)ver;
+    return do_fstatat(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW, REAL(fstatat));
+}
+SHIM_API int __lxstat64(int ver, const char *p, struct stat64 *st)
+{
+    (void)ver;
+    return do_fstatat(AT_FDCWD, p, (struct stat *)st, AT_SYMLINK_NOFOLLOW, REAL(fstatat));
+}
+SHIM_API int __fxstat(int ver, int fd, struct stat *st)
+{
+    (void)ver;
+    return do_fstat(fd, st, REAL(fstat));
+}
+SHIM_API int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+    (void)ver;
+    return do_fstat(fd, (struct stat *)st, REAL(fstat));
+}
+SHIM_API int __fxstatat(int ver, int d, const char *p, struct stat *st, int fl)
+{
+    (void)ver;
+    return do_fstatat(d, p, st, fl, REAL(fstatat));
+}
+SHIM_API int __fxstatat64(int ver, int d, const char *p, struct stat64 *st, int fl)
+{
+    (void)ver;
+    return do_fstatat(d, p, (struct stat *)st, fl, REAL(fstatat));
+}
+
+static void to_statx(const struct stat *st, struct statx *x)
+{
+    memset(x, 0, sizeof *x);
+    x->stx_mask = STATX_BASIC_STATS;
+    x->stx_blksize = (uint32_t)st->st_blksize;
+    x->stx_nlink = (uint32_t)st->st_nlink;
+    x->stx_uid = st->st_uid;
+    x->stx_gid = st->st_gid;
+    x->stx_mode = (uint16_t)st->st_mode;
+    x->stx_ino = st->st_ino;
+    x->stx_size = (uint64_t)st->st_size;
+    x->stx_blocks = (uint64_t)st->st_blocks;
+    x->stx_atime.tv_sec = st->st_atim.tv_sec;
+    x->stx_atime.tv_nsec = (uint32_t)st->st_atim.tv_nsec;
+    x->stx_mtime.tv_sec = st->st_mtim.tv_sec;
+    x->stx_mtime.tv_nsec = (uint32_t)st->st_mtim.tv_nsec;
+    x->stx_ctime.tv_sec = st->st_ctim.tv_sec;
+    x->stx_ctime.tv_nsec = (uint32_t)st->st_ctim.tv_nsec;
+    x->stx_dev_major = major(st->st_dev);
+    x->stx_dev_minor = minor(st->st_dev);
+}
+
+SHIM_API int statx(int d, const char *p, int fl, unsigned mask, struct statx *x)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    const mesa_fdent_t *e;
+    struct stat st;
+    int rc;
+    if ((fl & AT_EMPTY_PATH) && !*p && shim_begin_fd(d, &e, &g))
+        rc = (int)shim_end(vfstat(d, e, &st), &g);
+    else if (shim_begin(d, p, abs, &g))
+        rc = (int)shim_end(vstat(abs, !(fl & AT_SYMLINK_NOFOLLOW), &st), &g);
+    else
+        return REAL(statx)(d, p, fl, mask, x);
+    if (rc == 0)
+        to_statx(&st, x);
+    return rc;
+}
+
+/* ------------------------------------------------------------ access */
+
+static int do_access(int d, const char *p, int mode, int flags,
+                     int (*real)(int, const char *, int, int))
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(d, p, abs, &g))
+        return (int)shim_end(
+            mesa_vfs_access(shim_vfs, abs, mode, !(flags & AT_SYMLINK_NOFOLLOW)), &g);
+    return real(d, p, mode, flags);
+}
+
+SHIM_API int access(const char *p, int mode)
+{
+    return do_access(AT_FDCWD, p, mode, 0, REAL(faccessat));
+}
+SHIM_API int faccessat(int d, const char *p, int mode, int flags)
+{
+    return do_access(d, p, mode, flags, REAL(faccessat));
+}
+SHIM_API int eaccess(const char *p, int mode)
+{
+    return do_access(AT_FDCWD, p, mode, AT_EACCESS, REAL(faccessat));
+}
+SHIM_API int euidaccess(const char *p, int mode)
+{
+    return do_access(AT_FDCWD, p, mode, AT_EACCESS, REAL(faccessat));
+}
+
+/* ------------------------------------------------------------ links */
+
+static ssize_t do_readlinkat(int d, const char *p, char *buf, size_t len)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(d, p, abs, &g))
+        return shim_end(mesa_vfs_readlink(shim_vfs, abs, buf, len), &g);
+    return REAL(readlinkat)(d, p, buf, len);
+}
+
+SHIM_API ssize_t readlink(const char *p, char *buf, size_t len)
+{
+    return do_readlinkat(AT_FDCWD, p, buf, len);
+}
+SHIM_API ssize_t readlinkat(int d, const char *p, char *buf, size_t len)
+{
+    return do_readlinkat(d, p, buf, len);
+}
+ssize_t __readlink_chk(const char *p, char *buf, size_t len, size_t buflen);
+SHIM_API ssize_t __readlink_chk(const char *p, char *buf, size_t len, size_t buflen)
+{
+    (void)buflen;
+    return do_readlinkat(AT_FDCWD, p, buf, len);
+}
+ssize_t __readlinkat_chk(int d, const char *p, char *buf, size_t len, size_t buflen);
+SHIM_API ssize_t __readlinkat_chk(int d, const char *p, char *buf, size_t len, size_t buflen)
+{
+    (void)buflen;
+    return do_readlinkat(d, p, buf, len);
+}
+
+/* realpath of a mount path: the resolved path, which must exist. */
+static char *vrealpath(const char *abs, char *out, shim_guard_t *g)
+{
+    mesa_vnode_t *n = malloc(sizeof *n);
+    char *res = NULL;
+    int rc = n ? mesa_vfs_lookup(shim_vfs, abs, 1, n) : -ENOMEM;
+    if (rc == 0 || rc == -EXDEV) {
+        if (rc == -EXDEV) { /* left the mount: the real one finishes */
+            char tmp[PATH_MAX];
+            snprintf(tmp, sizeof tmp, "%s", n->path);
+            free(n);
+            shim_end(0, g);
+            return REAL(realpath)(tmp, out);
+        }
+        res = out ? out : malloc(PATH_MAX);
+        if (!res)
+            rc = -ENOMEM;
+        else if (strlen(n->path) >= PATH_MAX)
+            rc = -ENAMETOOLONG;
+        else
+            strcpy(res, n->path);
+    }
+    free(n);
+    if (rc < 0 && res != out)
+        free(res);
+    shim_end(rc, g);
+    return rc < 0 ? NULL : res;
+}
+
+SHIM_API char *realpath(const char *p, char *out)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(AT_FDCWD, p, abs, &g))
+        return vrealpath(abs, out, &g);
+    return REAL(realpath)(p, out);
+}
+
+char *__realpath_chk(const char *p, char *out, size_t outlen);
+SHIM_API char *__realpath_chk(const char *p, char *out, size_t outlen)
+{
+    (void)outlen;
+    return realpath(p, out);
+}
+
+SHIM_API char *canonicalize_file_name(const char *p)
+{
+    return realpath(p, NULL);
+}
+
+/* ------------------------------------------------------------ the rest */
+
+/* statfs of a mount path: the runtime directory's filesystem, as a
+ * stand-in with the mount's limits. */
+static int vstatfs(struct statfs *s)
+{
+    int rc = statfs(mesa_vfs_run(shim_vfs), s) < 0 ? -errno : 0;
+    if (rc == 0)
+        s->f_namelen = MESA_NAME_MAX;
+    return rc;
+}
+
+SHIM_API int statfs(const char *p, struct statfs *s)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(AT_FDCWD, p, abs, &g)) {
+        struct stat st;
+        int rc = vstat(abs, 1, &st);
+        return (int)shim_end(rc < 0 ? rc : vstatfs(s), &g);
+    }
+    return REAL(statfs)(p, s);
+}
+
+SHIM_API int statfs64(const char *p, struct statfs64 *s)
+{
+    return statfs(p, (struct statfs *)s);
+}
+
+SHIM_API int fstatfs(int fd, struct statfs *s)
+{
+    const mesa_fdent_t *e;
+    shim_guard_t g;
+    if (shim_begin_fd(fd, &e, &g))
+        return (int)shim_end(vstatfs(s), &g);
+    return REAL(fstatfs)(fd, s);
+}
+
+SHIM_API int fstatfs64(int fd, struct statfs64 *s)
+{
+    return fstatfs(fd, (struct statfs *)s);
+}
+
+SHIM_API long pathconf(const char *p, int name)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(AT_FDCWD, p, abs, &g)) {
+        struct stat st;
+        int rc = vstat(abs, 1, &st);
+        if (rc < 0)
+            return shim_end(rc, &g);
+        shim_end(0, &g);
+        return name == _PC_NAME_MAX ? MESA_NAME_MAX
+               : name == _PC_PATH_MAX ? MESA_PATH_MAX
+                                      : REAL(pathconf)("/", name);
+    }
+    return REAL(pathconf)(p, name);
+}
+
+/* Extended attributes: none in a mount (ENODATA to read, ENOTSUP to set). */
+#define XATTR_PATH(name, proto, args, rc)                                                          \
+    SHIM_API ssize_t name proto                                                                    \
+    {                                                                                              \
+        char abs[MESA_PATH_MAX];                                                                   \
+        shim_guard_t g;                                                                            \
+        if (shim_begin(AT_FDCWD, p, abs, &g)) {                                                    \
+            struct stat st;                                                                        \
+            int r = vstat(abs, 0, &st);                                                            \
+            return shim_end(r < 0 ? r : (rc), &g);                                                 \
+        }                                                                                          \
+        return REAL(name) args;                                                                    \
+    }
+
+XATTR_PATH(getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s), -ENODATA)
+XATTR_PATH(lgetxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s), -ENODATA)
+XATTR_PATH(listxattr, (const char *p, char *l, size_t s), (p, l, s), 0)
+XATTR_PATH(llistxattr, (const char *p, char *l, size_t s), (p, l, s), 0)
+
+#define XATTR_SET(name, proto, args)                                                               \
+    SHIM_API int name proto                                                                        \
+    {                                                                                              \
+        char abs[MESA_PATH_MAX];                                                                   \
+        shim_guard_t g;                                                                            \
+        if (shim_begin(AT_FDCWD, p, abs, &g))                                                      \
+            return (int)shim_end(-ENOTSUP, &g);                                                    \
+        return REAL(name) args;                                                                    \
+    }
+
+XATTR_SET(setxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+          (p, n, v, s, f))
+XATTR_SET(lsetxattr, (const char *p, const char *n, const void *v, size_t s, int f),
+          (p, n, v, s, f))
+XATTR_SET(removexattr, (const char *p, const char *n), (p, n))
+XATTR_SET(lremovexattr, (const char *p, const char *n), (p, n))
+
+SHIM_API ssize_t fgetxattr(int fd, const char *n, void *v, size_t s)
+{
+    const mesa_fdent_t *e;
+    shim_guard_t g;
+    if (shim_begin_fd(fd, &e, &g))
+        return shim_end(-ENODATA, &g);
+    return REAL(fgetxattr)(fd, n, v, s);
+}
+
+SHIM_API ssize_t flistxattr(int fd, char *l, size_t s)
+{
+    const mesa_fdent_t *e;
+    shim_guard_t g;
+    if (shim_begin_fd(fd, &e, &g))
+        return shim_end(0, &g);
+    return REAL(flistxattr)(fd, l, s);
+}
