@@ -4,12 +4,12 @@
  * HDR_SIZE + nslots * SLOT_SIZE bytes:
  *   header, 64 bytes: "MESASTA1", u32 version (1), u32 nslots (1..64),
  *     u64 generation (atomic), u64 acked (atomic), u32 futex (atomic), pad;
- *   nslots slots of 640 bytes: u32 seq (atomic seqlock counter), u32 flags,
+ *   nslots slots of 1024 bytes: u32 seq (atomic seqlock counter), u32 flags,
  *     char org[101], repo[101], bookmark[256], change_id[33], commit[41],
- *     base_commit[41]
+ *     base_commit[41], mount_key[258]
  *     (each NUL-terminated), pad.
  *
- * Invariants: org, repo and flags are written once by create and never
+ * Invariants: org, repo, flags and mount_key are written once by create and never
  * change, so find reads them without the seqlock. A slot's seq is odd exactly
  * while one writer is inside it; writers take it with a CAS from even to odd
  * and release it with the next even value, so readers that saw the same even
@@ -47,7 +47,7 @@
 #define STATE_MAGIC "MESASTA1"
 #define STATE_VERSION 1u
 #define HDR_SIZE 64
-#define SLOT_SIZE 640
+#define SLOT_SIZE 1024
 #define SPINS_BEFORE_YIELD 64
 
 struct hdr {
@@ -69,7 +69,8 @@ struct slot {
     char change_id[33];
     char commit[41];
     char base_commit[41];
-    char pad[SLOT_SIZE - 581];
+    char mount_key[258];
+    char pad[SLOT_SIZE - 839];
 };
 
 _Static_assert(sizeof(struct hdr) == HDR_SIZE, "header layout");
@@ -125,6 +126,8 @@ static void build_image(char *img, const mesa_state_repo_t *repos, size_t n)
         /* the epoch starts at the mounted commit unless told otherwise */
         memcpy(sl[i].base_commit, repos[i].base_commit[0] ? repos[i].base_commit : repos[i].commit,
                sizeof sl[i].base_commit);
+        snprintf(sl[i].mount_key, sizeof sl[i].mount_key, "%c-%s", repos[i].bookmark[0] ? 'b' : 'c',
+                 repos[i].bookmark[0] ? repos[i].bookmark : repos[i].change_id);
     }
 }
 
@@ -321,6 +324,7 @@ static void copy_slot(const struct slot *sl, mesa_state_repo_t *out)
     memcpy(out->change_id, sl->change_id, sizeof out->change_id);
     memcpy(out->commit, sl->commit, sizeof out->commit);
     memcpy(out->base_commit, sl->base_commit, sizeof out->base_commit);
+    memcpy(out->mount_key, sl->mount_key, sizeof out->mount_key);
 }
 
 /* Whatever another process wrote, hand out terminated strings. */
@@ -332,6 +336,7 @@ static void terminate(mesa_state_repo_t *r)
     r->change_id[sizeof r->change_id - 1] = '\0';
     r->commit[sizeof r->commit - 1] = '\0';
     r->base_commit[sizeof r->base_commit - 1] = '\0';
+    r->mount_key[sizeof r->mount_key - 1] = '\0';
 }
 
 int mesa_state_get(const mesa_state_t *s, size_t i, mesa_state_repo_t *out)

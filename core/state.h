@@ -31,6 +31,9 @@ typedef struct mesa_state_repo {
                            * references (renamed or chmod'ed tree objects) point
                            * into this commit's tree; "" at create = commit */
     uint32_t flags;       /* MESA_STATE_RO */
+    char mount_key[258];  /* output: "b-<bookmark>" or "c-<change id>" as mounted at
+                           * create (never changes): names the local store of
+                           * ignored files, which survives change switches */
 } mesa_state_repo_t;
 
 /* Create the file at path (mode 0600, written to a temp file then renamed)

@@ -61,9 +61,11 @@ const char *mesa_vfs_run(const mesa_vfs_t *v)
 
 /* ------------------------------------------------------------ set-up */
 
+static const char *(*env_get)(const char *name);
+
 static int env_copy(const char *name, char *out, size_t n)
 {
-    const char *s = getenv(name);
+    const char *s = env_get(name);
     if (!s || !*s || strlen(s) >= n)
         return -1;
     memcpy(out, s, strlen(s) + 1);
@@ -73,17 +75,18 @@ static int env_copy(const char *name, char *out, size_t n)
 static void slot_local(mesa_vfs_t *v, size_t i)
 {
     const mesa_state_repo_t *r = &v->slot[i].r;
-    snprintf(v->slot[i].local, sizeof v->slot[i].local, "%s/local/%s/%s/%c-%s", v->cache, r->org,
-             r->repo, r->bookmark[0] ? 'b' : 'c', r->bookmark[0] ? r->bookmark : r->change_id);
+    snprintf(v->slot[i].local, sizeof v->slot[i].local, "%s/local/%s/%s/%s", v->cache, r->org,
+             r->repo, r->mount_key);
 }
 
-mesa_vfs_t *mesa_vfs_open_env(void)
+mesa_vfs_t *mesa_vfs_open_env(const char *(*get)(const char *name))
 {
     mesa_vfs_t *v = calloc(1, sizeof *v);
     char path[PATH_MAX];
     if (!v)
         return NULL;
     v->jfd = v->lockfd = -1;
+    env_get = get;
     if (env_copy("MESA_MOUNT", v->run, sizeof v->run) < 0 ||
         env_copy("MESA_CACHE", v->cache, sizeof v->cache) < 0)
         goto fail;
@@ -91,8 +94,8 @@ mesa_vfs_t *mesa_vfs_open_env(void)
         strcpy(v->prefix, "/mesa");
     v->plen = strlen(v->prefix);
     env_copy("MESA_URL", v->url, sizeof v->url);
-    v->token = strdup(getenv("MESA_ACCESS_TOKEN") ?: "");
-    v->push_ignored = getenv("MESA_PUSH_IGNORED") && strcmp(getenv("MESA_PUSH_IGNORED"), "1") == 0;
+    v->token = strdup(get("MESA_ACCESS_TOKEN") ?: "");
+    v->push_ignored = get("MESA_PUSH_IGNORED") && strcmp(get("MESA_PUSH_IGNORED"), "1") == 0;
     v->dev = (dev_t)(fnv(v->run) & 0xffffffffu) | 0x100000u;
     snprintf(path, sizeof path, "%s/state", v->run);
     if (!v->token || mesa_state_open(path, &v->st) < 0)

@@ -45,10 +45,12 @@ typedef struct mesa_vnode {
     char target[MESA_PATH_MAX]; /* symlinks: the target */
 } mesa_vnode_t;
 
-/* From the environment (MESA_MOUNT, MESA_CACHE, MESA_PREFIX, MESA_URL,
- * MESA_ACCESS_TOKEN, MESA_PUSH_IGNORED). NULL if this process is not in a
- * mount, or on failure. No network, no threads, no output. */
-mesa_vfs_t *mesa_vfs_open_env(void);
+/* From the mount's variables (MESA_MOUNT, MESA_CACHE, MESA_PREFIX,
+ * MESA_URL, MESA_ACCESS_TOKEN, MESA_PUSH_IGNORED), read with get (getenv,
+ * or the shim's copy from start-up: a program may have cleared its
+ * environment since). NULL if this process is not in a mount, or on
+ * failure. No network, no threads, no output. */
+mesa_vfs_t *mesa_vfs_open_env(const char *(*get)(const char *name));
 void mesa_vfs_close(mesa_vfs_t *v);
 /* After fork in the child: descriptors that must not be shared (the
  * journal lock) are reopened on next use. */

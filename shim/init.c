@@ -95,6 +95,17 @@ __attribute__((constructor)) static void shim_ctor(void)
 
 /* ------------------------------------------------------------ lock */
 
+/* The mount's variables as they were at start-up. */
+static const char *saved_get(const char *name)
+{
+    for (int i = 0; saved_env[i]; i++) {
+        size_t l = strcspn(saved_env[i], "=");
+        if (strncmp(saved_env[i], name, l) == 0 && name[l] == '\0')
+            return saved_env[i] + l + 1;
+    }
+    return NULL;
+}
+
 int shim_lock(shim_guard_t *g)
 {
     sigset_t all;
@@ -104,7 +115,7 @@ int shim_lock(shim_guard_t *g)
     shim_busy = 1;
     if (!shim_vfs && !vfs_failed) {
         int saved = errno;
-        shim_vfs = mesa_vfs_open_env();
+        shim_vfs = mesa_vfs_open_env(saved_get);
         vfs_failed = !shim_vfs;
         errno = saved;
     }

@@ -27,6 +27,9 @@ source "$_mesa_lib_dir/mesad.bash"
 
 : "${MESA:=${MESA_TOP_BUILDDIR:-$(cd "$_mesa_lib_dir/../.." && pwd)}/tools/mesa}"
 export MESA
+# the launcher, for tests/tools/mesarun.bats (tests/lib/mount.bash sets the same default)
+: "${MESARUN:=${MESA_TOP_BUILDDIR:-$(cd "$_mesa_lib_dir/../.." && pwd)}/tools/mesarun}"
+export MESARUN
 
 # mesa_env [unix]
 mesa_env() {

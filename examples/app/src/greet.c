@@ -1,5 +1,6 @@
 #include <stdio.h>
-#include "greet.h"
+
+#include "app/greet.h"
 
 void greet(const char *who)
 {

@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# bench/shim-build.sh - the main job's cost: `make -j2` of the generated C
+# project (tests/shim/gen-project.py) natively and in a mount, side by side in
+# one run (DESIGN §9).
+#
+# Starts a private mesad on a Unix socket (temp data dir), generates the
+# project, runs its generator step natively (so gen/table.c is a source like
+# the others and every variant does the same work: all compilations, the
+# archive, the link), imports it as repo "bench", then times each variant N
+# times, round-robin, and prints a markdown table of the MEDIAN wall time of
+# each, with its ratio to the native build:
+#
+#   native        make -j2 in a temp dir (make clean before each round, untimed)
+#   preload       the same with LD_PRELOAD=the shim and no mount: what the shim
+#                 costs programs that never touch /mesa (target: ratio <= 1.01)
+#   mount-warm    mesarun --repo bench -- make -j2 with a reused cache directory:
+#                 blobs and tree listings cached, outputs removed by an untimed
+#                 `mesarun ... make clean` before each round
+#   mount-cold    the same with a fresh, empty cache directory every round
+#                 (every blob fetched, no outputs in the local store)
+#   native-noop   make -j2 again right after the native build (nothing to do)
+#   mount-noop    mesarun ... make -j2 right after mount-warm (nothing to do:
+#                 the outputs are in the local store)
+# The no-op rows' ratios are to native-noop. Timings include mesarun's own
+# start and drain. Every timed build is checked (exit status, the number of
+# compilations, the program's output); a wrong one is a failure, not a sample.
+#
+#   bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
+#   MESA_BUILD=/tmp/build-bench bench/shim-build.sh -n 7
+#
+# Exit status: 0 when every run was clean; 1 when a run failed (the table is
+# still printed, failures listed under it); 2 on usage or setup errors.
+# shellcheck disable=SC2317 # cleanup runs from a trap
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5} MODULES=120 JOBS=2 OUT=""
+VARIANTS=(native preload mount-warm mount-cold native-noop mount-noop)
+
+usage() {
+    cat <<'EOF'
+usage: bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
+  -n ROUNDS   timed runs of each variant; the table shows medians
+              (default 5, or $ROUNDS; 1..50)
+  -m MODULES  modules of the generated project (default 120; 1..999)
+  -j JOBS     make -j JOBS (default 2; 1..64)
+  -o DIR      results directory (default $TMPDIR/shim-build-<date>/)
+environment: MESA_BUILD = the build directory (default: the first of ./build,
+  ., ./_build under the repository top that has tools/mesarun); MESAD, MESA,
+  MESARUN, MESA_SHIM override single files. Nothing is built: use an
+  optimised build, not the sanitizer build of tests/run-all.
+Needs: python3, make, gcc, ar, jq.
+EOF
+}
+
+die() {
+    echo "shim-build: $*" >&2
+    exit 2
+}
+
+while getopts n:m:j:o:h opt; do
+    case $opt in
+    n) ROUNDS=$OPTARG ;;
+    m) MODULES=$OPTARG ;;
+    j) JOBS=$OPTARG ;;
+    o) OUT=$OPTARG ;;
+    h)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || {
+    usage >&2
+    exit 2
+}
+
+int_in() { # VALUE MIN MAX NAME
+    if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt "$2" ] || [ "$1" -gt "$3" ]; then
+        die "$4 must be an integer in $2..$3 (got '$1')"
+    fi
+}
+int_in "$ROUNDS" 1 50 "-n"
+int_in "$MODULES" 1 999 "-m"
+int_in "$JOBS" 1 64 "-j"
+
+for tool in python3 make gcc ar jq timeout; do
+    command -v "$tool" >/dev/null || die "needs '$tool'"
+done
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -z "${MESA_BUILD:-}" ]; then
+    for b in "$TOP/build" "$TOP" "$TOP/_build"; do
+        if [ -x "$b/tools/mesarun" ]; then
+            MESA_BUILD=$b
+            break
+        fi
+    done
+    [ -n "${MESA_BUILD:-}" ] || die "no build found (tried ./build, ., ./_build); set MESA_BUILD=dir"
+fi
+MESAD=${MESAD:-$MESA_BUILD/server/mesad}
+MESA=${MESA:-$MESA_BUILD/tools/mesa}
+MESARUN=${MESARUN:-$MESA_BUILD/tools/mesarun}
+MESA_SHIM=${MESA_SHIM:-$MESA_BUILD/shim/.libs/libmesafs_preload.so}
+for f in "$MESAD" "$MESA" "$MESARUN"; do
+    if ! [ -x "$f" ] || ! [ -f "$f" ]; then die "$f is not an executable file"; fi
+done
+[ -f "$MESA_SHIM" ] || die "no preload library at $MESA_SHIM (set MESA_SHIM=path)"
+export MESA_SHIM # mesarun honours it (an uninstalled build)
+GEN=$TOP/tests/shim/gen-project.py
+[ -f "$GEN" ] || die "no $GEN"
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+OUT=${OUT:-${TMPDIR:-/tmp}/shim-build-$STAMP}
+mkdir -p "$OUT" || die "cannot create $OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/shim-build-work.XXXXXX")
+RESULTS=$OUT/results.tsv
+LOG=$OUT/mesad.log
+: >"$LOG"
+START=$SECONDS
+PID="" FAILED=0
+FAILURES=()
+export LC_ALL=C # EPOCHREALTIME with a '.', sort order
+
+fail() {
+    FAILED=1
+    FAILURES+=("$*")
+    echo "!! $*" >&2
+}
+
+cleanup() {
+    if [ -n "$PID" ]; then
+        kill -TERM "$PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+        PID=""
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- setup
+
+INIT=$("$MESAD" init --data "$WORK/data" --org acme --json) || die "mesad init failed"
+KEY=$(jq -r .api_key <<<"$INIT")
+SOCK=$WORK/mesad.sock
+"$MESAD" serve --data "$WORK/data" --listen "unix:$SOCK" --ready-file "$WORK/ready" >>"$LOG" 2>&1 &
+PID=$!
+for _ in $(seq 1 200); do
+    [ -s "$WORK/ready" ] && break
+    kill -0 "$PID" 2>/dev/null || die "mesad exited before it was ready (log: $LOG)"
+    sleep 0.05
+done
+[ -s "$WORK/ready" ] || die "mesad not ready after 10 s (log: $LOG)"
+# Only mesa and mesarun get the credentials: the native variants run with the
+# caller's environment minus any MESA_* variable.
+unset MESA_URL MESA_API_KEY MESA_ACCESS_TOKEN MESA_ORG MESA_PREFIX MESA_MOUNT
+MENV=(env MESA_URL="unix:$SOCK" MESA_API_KEY="$KEY" MESA_ORG=acme)
+
+python3 "$GEN" "$WORK/src" --modules "$MODULES" --seed 1 || die "gen-project.py failed"
+make -C "$WORK/src" gen/table.c >/dev/null || die "generating gen/table.c failed"
+cp -a "$WORK/src" "$WORK/native"
+"${MENV[@]}" "$MESA" repo import bench "$WORK/src" >"$OUT/import.txt" 2>&1 ||
+    die "mesa repo import failed: $(cat "$OUT/import.txt")"
+EXPECTED=$(cat "$WORK/src/expected.txt")
+NOBJ=$((MODULES + 2))
+echo "mesad on unix:$SOCK; project: $MODULES modules ($(find "$WORK/src" -type f | wc -l) files);" \
+    "make -j$JOBS; $ROUNDS rounds; results in $OUT" >&2
+
+declare -A DESC=(
+    [native]="\`make -j$JOBS\`, native, clean build"
+    [preload]="the same with \`LD_PRELOAD\` of the shim, no mount touched"
+    [mount-warm]="\`mesarun --repo bench -- make -j$JOBS\`, warm cache (blobs cached, outputs cleaned)"
+    [mount-cold]="the same with a fresh empty cache directory"
+    [native-noop]="\`make -j$JOBS\` again, native: nothing to do"
+    [mount-noop]="\`mesarun ... make -j$JOBS\` again, warm: nothing to do"
+)
+declare -A BASE=([native]=native [preload]=native [mount-warm]=native [mount-cold]=native
+    [native-noop]=native-noop [mount-noop]=native-noop)
+
+mr() { # CACHE ARGS... : mesarun on repo bench with that cache dir, time-limited
+    local cache=$1
+    shift
+    timeout -k 10 600 "${MENV[@]}" "$MESARUN" --cache-dir "$cache" --repo bench -- "$@"
+}
+
+# Prime the warm cache: one untimed build fetches every blob and tree.
+mr "$WORK/cache-warm" make -j"$JOBS" >"$OUT/prime-warm.log" 2>&1 ||
+    die "priming build in the mount failed (log: $OUT/prime-warm.log)"
+
+printf 'variant\tround\tseconds\tnote\n' >"$RESULTS"
+
+# timed VARIANT ROUND LOGFILE CMD... -> appends to RESULTS; SECS for the caller
+timed() {
+    local v=$1 r=$2 log=$3 t0 t1 rc=0
+    shift 3
+    t0=$EPOCHREALTIME
+    "$@" >"$log" 2>&1 || rc=$?
+    t1=$EPOCHREALTIME
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+    if [ "$rc" -ne 0 ]; then
+        fail "$v round $r: exit status $rc (log: $log)"
+        printf '%s\t%s\t\texit %s\n' "$v" "$r" "$rc" >>"$RESULTS"
+        return 1
+    fi
+    return 0
+}
+
+record() { # VARIANT ROUND LOG WANT_COMPILES OUTPUT_OF_THE_PROGRAM
+    local v=$1 r=$2 log=$3 want=$4 got
+    got=$(grep -cE -- ' -c -o [^ ]+\.o' "$log" || true)
+    if [ "$got" -ne "$want" ]; then
+        fail "$v round $r: $got compilations, expected $want (log: $log)"
+        printf '%s\t%s\t\t%s compilations\n' "$v" "$r" "$got" >>"$RESULTS"
+        return 0
+    fi
+    if [ "$5" != "$EXPECTED" ]; then
+        fail "$v round $r: bin/genproj printed '$5', expected '$EXPECTED'"
+        printf '%s\t%s\t\twrong output\n' "$v" "$r" >>"$RESULTS"
+        return 0
+    fi
+    printf '%s\t%s\t%s\t\n' "$v" "$r" "$SECS" >>"$RESULTS"
+    echo "   $v round $r: ${SECS} s" >&2
+}
+
+run_variant() { # VARIANT ROUND
+    local v=$1 r=$2 log=$OUT/$1.$2.log cache
+    case $v in
+    native | preload)
+        make -C "$WORK/native" clean >/dev/null 2>&1 || true
+        if [ "$v" = native ]; then
+            timed "$v" "$r" "$log" make -C "$WORK/native" -j"$JOBS" || return 0
+        else
+            timed "$v" "$r" "$log" env LD_PRELOAD="$MESA_SHIM" make -C "$WORK/native" -j"$JOBS" ||
+                return 0
+        fi
+        record "$v" "$r" "$log" "$NOBJ" "$("$WORK/native/bin/genproj" 2>&1 || true)"
+        ;;
+    native-noop)
+        timed "$v" "$r" "$log" make -C "$WORK/native" -j"$JOBS" || return 0
+        record "$v" "$r" "$log" 0 "$("$WORK/native/bin/genproj" 2>&1 || true)"
+        ;;
+    mount-warm)
+        mr "$WORK/cache-warm" make clean >"$OUT/$v.$r.clean.log" 2>&1 ||
+            fail "$v round $r: make clean in the mount failed (log: $OUT/$v.$r.clean.log)"
+        timed "$v" "$r" "$log" mr "$WORK/cache-warm" make -j"$JOBS" || return 0
+        record "$v" "$r" "$log" "$NOBJ" "$(mr "$WORK/cache-warm" ./bin/genproj 2>&1 || true)"
+        ;;
+    mount-noop)
+        timed "$v" "$r" "$log" mr "$WORK/cache-warm" make -j"$JOBS" || return 0
+        record "$v" "$r" "$log" 0 "$(mr "$WORK/cache-warm" ./bin/genproj 2>&1 || true)"
+        ;;
+    mount-cold)
+        cache=$WORK/cache-cold.$r
+        rm -rf "$WORK"/cache-cold.*
+        mkdir -p "$cache"
+        timed "$v" "$r" "$log" mr "$cache" make -j"$JOBS" || return 0
+        record "$v" "$r" "$log" "$NOBJ" "$(mr "$cache" ./bin/genproj 2>&1 || true)"
+        ;;
+    esac
+}
+
+# Round-robin, so a slow phase of a shared machine spreads over every variant.
+# The order inside a round keeps each no-op right after its full build.
+for r in $(seq 1 "$ROUNDS"); do
+    echo "== round $r/$ROUNDS" >&2
+    for v in native native-noop preload mount-warm mount-noop mount-cold; do
+        run_variant "$v" "$r"
+    done
+done
+
+# ---------------------------------------------------------------- report
+
+median() { # numbers on stdin -> median (empty when none)
+    sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) exit
+        if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+col() { # VARIANT -> the seconds of its good runs
+    awk -F'\t' -v v="$1" 'NR > 1 && $1 == v && $3 != "" {print $3}' "$RESULTS"
+}
+
+CPU=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+VERSION=$("$MESARUN" --version 2>/dev/null | head -1) || VERSION="mesarun (unknown version)"
+declare -A MED=()
+for v in "${VARIANTS[@]}"; do MED[$v]=$(col "$v" | median); done
+ELAPSED=$((SECONDS - START))
+{
+    echo "**$VERSION** on $(nproc) CPU ($CPU), $(uname -sr); $(date -u '+%F %H:%M UTC');" \
+        "generated project: $MODULES modules, make -j$JOBS; median of $ROUNDS rounds, round-robin;" \
+        "total run time ${ELAPSED} s"
+    echo
+    echo "| variant | what | seconds (median) | min-max | x native |"
+    echo "|---|---|--:|--:|--:|"
+    for v in "${VARIANTS[@]}"; do
+        m=${MED[$v]}
+        if [ -z "$m" ]; then
+            echo "| $v | ${DESC[$v]} | FAILED (0/$ROUNDS runs) | - | - |"
+            continue
+        fi
+        lo=$(col "$v" | sort -g | head -1) hi=$(col "$v" | sort -g | tail -1)
+        runs=$(col "$v" | wc -l)
+        b=${MED[${BASE[$v]}]}
+        ratio=$(awk -v a="$m" -v b="${b:-0}" 'BEGIN {if (b > 0) printf "%.3f", a / b; else printf "-"}')
+        partial=""
+        [ "$runs" -lt "$ROUNDS" ] && partial=" (only $runs/$ROUNDS runs)"
+        echo "| $v | ${DESC[$v]} | ${m}${partial} | $lo-$hi | $ratio |"
+    done
+    echo
+    echo "Ratios: build rows to \`native\`, no-op rows to \`native-noop\`."
+    if [ -n "${MED[preload]}" ] && [ -n "${MED[native]}" ]; then
+        p=$(awk -v a="${MED[preload]}" -v b="${MED[native]}" 'BEGIN {printf "%.3f", a / b}')
+        verdict=$(awk -v p="$p" 'BEGIN {print (p <= 1.01) ? "met" : "NOT met"}')
+        # the same ratio round by round (native and preload run back to back),
+        # which cancels most of a shared machine's drift
+        paired=$(awk -F'\t' 'NR > 1 && $3 != "" && ($1 == "native" || $1 == "preload") {t[$1, $2] = $3}
+            END {for (k in t) {split(k, a, SUBSEP); if (a[1] == "preload" && t["native", a[2]] > 0)
+                print t[k] / t["native", a[2]]}}' "$RESULTS" | median)
+        echo "Shim overhead on programs that never touch the mount: preload/native = $p" \
+            "(median of per-round ratios: ${paired:--}; target <= 1.01: $verdict)."
+    fi
+    if [ "${#FAILURES[@]}" -gt 0 ]; then
+        echo
+        echo "**Failed runs:**"
+        echo
+        printf -- '- %s\n' "${FAILURES[@]}"
+    fi
+    echo
+    echo "Build logs, results.tsv and mesad.log: $OUT"
+} | tee "$OUT/summary.md"
+
+exit "$FAILED"

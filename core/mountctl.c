@@ -1,0 +1,80 @@
+/* core/mountctl.c - switching a running mount's change (see mountctl.h).
+ * Invariant: the E record is appended only after the pusher acknowledged
+ * every record before it, and while the journal lock keeps the shim from
+ * adding new ones; processes then see the new change on their next call
+ * (state generation) and drop the old epoch's overlay (E).
+ * Called by `mesa change new|edit` (tools/mesa_vc.c).
+ */
+#include "config.h"
+#include "mountctl.h"
+#include "fetch.h"
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(mesa_error_t *e, int err, const char *msg)
+{
+    e->err = err;
+    e->status = 0;
+    e->code[0] = '\0';
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    return -err;
+}
+
+/* Wait for the pusher to acknowledge everything journaled so far. */
+static int drain(mesa_state_t *st, int jfd, int timeout_ms, mesa_error_t *e)
+{
+    struct stat sb;
+    if (fstat(jfd, &sb) < 0)
+        return fail(e, errno, "cannot read the mount's journal");
+    int rc = mesa_state_wait_acked(st, (uint64_t)sb.st_size, timeout_ms);
+    if (rc == -ETIMEDOUT)
+        return fail(e, ETIMEDOUT, "writes of the mount are still pending (a file open for "
+                                  "writing, or the server unreachable); nothing switched");
+    return rc < 0 ? fail(e, -rc, "waiting for the mount's pusher failed") : 0;
+}
+
+int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
+                      const char *change, const char *commit, const char *bookmark,
+                      int timeout_ms, mesa_error_t *e)
+{
+    char path[PATH_MAX];
+    mesa_state_t *st = NULL;
+    mesa_state_repo_t r;
+    int jfd = -1, rc;
+    snprintf(path, sizeof path, "%s/state", run);
+    if ((rc = mesa_state_open(path, &st)) < 0)
+        return fail(e, -rc, "cannot open the mount's state file");
+    if ((rc = mesa_state_get(st, (size_t)slot, &r)) < 0) {
+        fail(e, EINVAL, "no such repo in the mount");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/journal", run);
+    if ((jfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 || flock(jfd, LOCK_EX) < 0) {
+        rc = fail(e, errno, "cannot lock the mount's journal");
+        goto out;
+    }
+    if ((rc = drain(st, jfd, timeout_ms, e)) < 0)
+        goto out;
+    mesa_tree_t *t = NULL;
+    if ((rc = mesa_fetch_tree(c, cache, r.org, r.repo, commit, &t, e)) < 0)
+        goto out;
+    mesa_tree_close(t);
+    mesa_state_set_epoch(st, (size_t)slot, change, commit);
+    mesa_state_set(st, (size_t)slot, change, commit, bookmark);
+    mesa_jrec_t rec = {.type = MESA_J_EPOCH, .slot = (unsigned)slot, .arg = change, .path = ""};
+    if ((rc = mesa_journal_append(jfd, &rec)) < 0)
+        fail(e, -rc, "cannot append to the mount's journal");
+out:
+    if (jfd >= 0)
+        close(jfd); /* releases the lock */
+    mesa_state_close(st);
+    return rc;
+}

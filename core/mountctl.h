@@ -1,0 +1,23 @@
+/* core/mountctl.h - acting on a running mount from outside its processes'
+ * shim: `mesa change new|edit` inside a mesarun session switch a slot to
+ * another change (DESIGN §3: "first drains the pusher, so no write lands
+ * in the wrong change").
+ */
+#ifndef MESA_MOUNTCTL_H
+#define MESA_MOUNTCTL_H
+
+#include "client.h"
+#include "state.h"
+
+/* Switch slot of the mount at run to change/commit; bookmark becomes the
+ * slot's bookmark ("" = pinned to the change). Under the mount's journal
+ * lock (no namespace change can start meanwhile): wait until every
+ * journaled write is acknowledged (at most timeout_ms; -ETIMEDOUT if some
+ * stay pending, e.g. a file still open for writing: nothing is switched),
+ * put commit's listing in cache/trees, start the new epoch in the state
+ * file, append the E record. 0 or -errno with e filled. */
+int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
+                      const char *change, const char *commit, const char *bookmark,
+                      int timeout_ms, mesa_error_t *e);
+
+#endif
