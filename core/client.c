@@ -4,13 +4,19 @@
  * with a definitive answer: connection failures, 5xx and 429. 4xx answers
  * are final. Callers in the shim run in other people's processes: nothing
  * here prints, exits or installs signal handlers (CURLOPT_NOSIGNAL).
- * Called by the tools now, and by the shim's core later.
+ * libcurl is loaded with dlopen on the first client, not linked: the shim
+ * lives in every process of a mount, most of which never talk to the
+ * server, and libcurl's dependencies are some thirty libraries (whose
+ * constructors, e.g. p11-kit's, also deadlock under an ASan preload).
+ * Called by the tools, mesarun and the shim's core.
  */
 #include "config.h"
 #include "client.h"
 #include "errmap.h"
 
+#define CURL_DISABLE_TYPECHECK 1 /* the calls below go through pointers */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,9 +39,50 @@ struct mesa_client {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_ok;
 
+/* The libcurl functions used here, resolved from the loaded library. */
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_reset)(CURL *);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} cf;
+
+#define curl_global_init (*cf.global_init)
+#define curl_easy_init (*cf.easy_init)
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_easy_setopt (*cf.easy_setopt)
+#define curl_easy_perform (*cf.easy_perform)
+#define curl_easy_getinfo (*cf.easy_getinfo)
+#define curl_easy_reset (*cf.easy_reset)
+#define curl_easy_cleanup (*cf.easy_cleanup)
+#define curl_easy_strerror (*cf.easy_strerror)
+#define curl_slist_append (*cf.slist_append)
+#define curl_slist_free_all (*cf.slist_free_all)
+
+static int curl_load(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return 0;
+#define SYM(f, name) (*(void **)&cf.f = dlsym(h, name)) != NULL
+    return SYM(global_init, "curl_global_init") && SYM(easy_init, "curl_easy_init") &&
+           SYM(easy_setopt, "curl_easy_setopt") && SYM(easy_perform, "curl_easy_perform") &&
+           SYM(easy_getinfo, "curl_easy_getinfo") && SYM(easy_reset, "curl_easy_reset") &&
+           SYM(easy_cleanup, "curl_easy_cleanup") && SYM(easy_strerror, "curl_easy_strerror") &&
+           SYM(slist_append, "curl_slist_append") && SYM(slist_free_all, "curl_slist_free_all");
+#undef SYM
+}
+
 static void curl_init_once(void)
 {
-    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    curl_ok = curl_load() && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
 int mesa_client_new(const mesa_client_opts_t *o, mesa_client_t **out)

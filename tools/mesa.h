@@ -57,6 +57,14 @@ typedef struct mesa_rev {
 int mesa_rev_resolve(mesa_ctx_t *ctx, const char *repo, const mesa_rev_t *rev,
                      char change_id[33], char commit[41], char bookmark[256], mesa_error_t *e);
 
+/* Inside a mesarun session (tools/mesa_session.c): the mount's slot of
+ * repo (and its state in *r), or -1 when repo is not mounted here. */
+#include "state.h"
+int mesa_session_slot(mesa_ctx_t *ctx, const char *repo, mesa_state_repo_t *r);
+/* change new|edit|current on the mount's slot. */
+int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int slot,
+                        const mesa_state_repo_t *r, const mesa_rev_t *rev, const char *message);
+
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_whoami(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_repo(mesa_ctx_t *ctx, int argc, char **argv);

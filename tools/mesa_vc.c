@@ -166,7 +166,11 @@ static const char change_help[] =
     "       mesa change current REPO [--bookmark B | --change ID]\n"
     "Outside a mesarun session: 'new' creates an empty change on top of the selected\n"
     "one and moves the bookmark (if one was selected, or the default) to it; 'edit'\n"
-    "and 'current' print the selected change and its commit; nothing else changes.\n";
+    "and 'current' print the selected change and its commit; nothing else changes.\n"
+    "Inside a session on REPO: 'new' (default: on top of the mount's change, moving\n"
+    "the mounted bookmark) and 'edit' wait until every write of the mount is pushed,\n"
+    "then switch every process of the mount to that change; 'current' prints the\n"
+    "mount's change.\n";
 
 int cmd_change(mesa_ctx_t *ctx, int argc, char **argv)
 {
@@ -187,6 +191,10 @@ int cmd_change(mesa_ctx_t *ctx, int argc, char **argv)
         return mesa_usage("change", "edit needs --bookmark B or --change ID");
     if ((rc = mesa_connect(ctx)) != EXIT_OK)
         return rc;
+    mesa_state_repo_t mounted;
+    int slot = strcmp(sub, "list") ? mesa_session_slot(ctx, a.pos[0], &mounted) : -1;
+    if (slot >= 0)
+        return mesa_session_change(ctx, sub, a.pos[0], slot, &mounted, &a.rev, a.message);
     if (strcmp(sub, "new") == 0)
         return change_new(ctx, a.pos[0], &a);
     if (strcmp(sub, "list") == 0)
@@ -277,7 +285,10 @@ static int bookmark_create(mesa_ctx_t *ctx, const char *repo, const char *name, 
     char change[33], commit[41], bookmark[256];
     mesa_error_t e = {0};
     json_t *v = NULL;
-    if (mesa_rev_resolve(ctx, repo, &a->rev, change, commit, bookmark, &e) < 0)
+    mesa_state_repo_t mounted;
+    if (!a->rev.bookmark && !a->rev.change && mesa_session_slot(ctx, repo, &mounted) >= 0)
+        snprintf(change, sizeof change, "%s", mounted.change_id); /* the mount's change */
+    else if (mesa_rev_resolve(ctx, repo, &a->rev, change, commit, bookmark, &e) < 0)
         return mesa_fail("bookmark create", &e);
     if (mesa_call(ctx, "POST", json_pack("{s:s, s:s}", "name", name, "change_id", change), &v,
                   &e, "/%s/bookmarks", repo) < 0) {

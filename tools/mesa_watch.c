@@ -2,10 +2,15 @@
  * command line. One line per invalidation, {"path": ..., "recursive": ...}
  * with --json, the path (plus " (recursive)") otherwise, printed once the
  * new state is readable. Follows each repo's event log by long poll, one
- * thread per repo; SIGINT/SIGTERM end it with status 0.
+ * thread per repo; SIGINT/SIGTERM end it with status 0. Inside a mesarun
+ * session, a mounted repo is followed through the mount's state file
+ * instead: a line is printed once the mount has moved to the commit that
+ * changed the path, so a read in the mount right after it sees the change.
  */
 #include "config.h"
 #include "mesa.h"
+#include "state.h"
+#include "treecache.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +32,7 @@ typedef struct watch_repo {
     mesa_rev_t rev;
     char change[33], bookmark[256];
     int failed;
+    int slot; /* the mount's slot of repo, -1 outside a session */
 } watch_repo_t;
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -124,6 +130,61 @@ static void *watch_thread(void *arg)
     }
 }
 
+/* Paths whose entry differs between listings a and b, as seen from a. */
+static void diff_one_way(watch_repo_t *w, const mesa_tree_t *a, const mesa_tree_t *b,
+                         int only_missing)
+{
+    for (uint32_t i = 0; i < mesa_tree_count(a); i++) {
+        mesa_tree_ent_t x, y;
+        mesa_tree_at(a, i, &x);
+        if (x.type == MESA_ENT_DIR)
+            continue;
+        if (mesa_tree_lookup(b, x.path, &y) == 0 &&
+            (only_missing || (y.mode == x.mode && strcmp(y.oid, x.oid) == 0)))
+            continue;
+        for (int k = 0; k < w->nrels; k++)
+            if (under(x.path, w->rels[k])) {
+                emit(w, x.path, 0);
+                break;
+            }
+    }
+}
+
+/* Inside a session: follow the slot's commit in the mount's state file. */
+static void *session_thread(void *arg)
+{
+    watch_repo_t *w = arg;
+    char path[4200];
+    const char *cache = getenv("MESA_CACHE");
+    mesa_state_t *st = NULL;
+    mesa_state_repo_t cur, next;
+    snprintf(path, sizeof path, "%s/state", getenv("MESA_MOUNT"));
+    if (mesa_state_open(path, &st) < 0 || mesa_state_get(st, (size_t)w->slot, &cur) < 0) {
+        fprintf(stderr, "mesa watch: cannot read the mount's state file %s\n", path);
+        w->failed = 1;
+        return NULL;
+    }
+    for (uint64_t gen = mesa_state_generation(st);; gen = mesa_state_generation(st)) {
+        while (mesa_state_generation(st) == gen)
+            usleep(20000);
+        mesa_state_get(st, (size_t)w->slot, &next);
+        if (strcmp(next.commit, cur.commit) == 0)
+            continue;
+        mesa_tree_t *a = NULL, *b = NULL;
+        if (strcmp(next.change_id, cur.change_id) != 0 || !cache ||
+            mesa_tree_open(cache, cur.commit, &a) < 0 ||
+            mesa_tree_open(cache, next.commit, &b) < 0) {
+            everything(w);
+        } else {
+            diff_one_way(w, b, a, 0); /* new or changed */
+            diff_one_way(w, a, b, 1); /* removed */
+        }
+        mesa_tree_close(a);
+        mesa_tree_close(b);
+        cur = next;
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -215,8 +276,14 @@ int cmd_watch(mesa_ctx_t *ctx, int argc, char **argv)
     for (int i = 0; i < n; i++) {
         mesa_error_t e = {0};
         char commit[41];
+        mesa_state_repo_t mounted;
         ws[i].ctx = ctx;
         ws[i].rev = rev;
+        ws[i].slot = rev.bookmark || rev.change ? -1 : mesa_session_slot(ctx, ws[i].repo, &mounted);
+        if (ws[i].slot >= 0) {
+            pthread_create(&th[i], NULL, session_thread, &ws[i]);
+            continue;
+        }
         if (mesa_rev_resolve(ctx, ws[i].repo, &rev, ws[i].change, commit, ws[i].bookmark, &e) < 0)
             return mesa_fail(ws[i].repo, &e);
         if (mesa_client_clone(ctx->client, &ws[i].client) < 0)

@@ -633,6 +633,41 @@ static int is_dropped(const char *kv)
     return 0;
 }
 
+#ifdef MESA_SANITIZERS
+/* A sanitizer build's shim needs the ASan/UBSan runtimes loaded first in
+ * every program it is preloaded into: ours are the ones mapped here. */
+static void san_runtimes(char *out, size_t len)
+{
+    static const char *const libs[] = {"/libasan.so", "/libubsan.so"}; /* ASan first */
+    char line[4600];
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        FILE *f = fopen("/proc/self/maps", "re");
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strchr(line, '/');
+            if (!p || !strstr(p, libs[i]))
+                continue;
+            p[strcspn(p, "\n")] = '\0';
+            if (!strstr(out, p) && strlen(out) + strlen(p) + 2 < len)
+                snprintf(out + strlen(out), len - strlen(out), "%s:", p);
+        }
+        if (f)
+            fclose(f);
+    }
+}
+#endif
+
+/* The shim with what it needs before it: "[runtimes:]shim" (malloc'd). */
+static char *preload_list(const char *shim)
+{
+    char rt[2 * PATH_MAX] = "";
+#ifdef MESA_SANITIZERS
+    san_runtimes(rt, sizeof rt);
+#endif
+    char *out = NULL;
+    return asprintf(&out, "%s%s", rt, shim) < 0 ? NULL : out;
+}
+
 /* "LD_PRELOAD=<shim>[:<the old entries but the shim>]" (malloc'd). */
 static char *ld_preload(const char *shim)
 {
@@ -666,18 +701,25 @@ int mr_build_env(mr_t *m)
     size_t count = 0, n = 0;
     while (environ[count])
         count++;
-    m->envp = calloc(count + 16, sizeof *m->envp);
+    m->envp = calloc(count + 20, sizeof *m->envp);
     if (!m->envp)
         return mr_fail("out of memory");
     for (size_t i = 0; i < count; i++)
         if (!is_dropped(environ[i]) && (m->envp[n] = strdup(environ[i])) != NULL)
             n++;
-    int rc = (m->envp[n] = ld_preload(m->shim)) ? (n++, 0) : -ENOMEM;
+    char *list = preload_list(m->shim);
+    int rc = list && (m->envp[n] = ld_preload(list)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
+    const char *asan = NULL;
+#ifdef MESA_SANITIZERS
+    if (!getenv("ASAN_OPTIONS")) /* make, gcc... were not written for leak checks */
+        asan = "detect_leaks=0";
+#endif
     const struct {
         const char *name, *value;
     } vars[] = {
-        {"MESA_PRELOAD", m->shim},
+        {"MESA_PRELOAD", list},
+        {"ASAN_OPTIONS", asan},
         {"MESA_MOUNT", m->run},
         {"MESA_CACHE", m->cache},
         {"MESA_PREFIX", m->o.prefix},
@@ -691,6 +733,7 @@ int mr_build_env(mr_t *m)
     for (size_t i = 0; rc == 0 && i < sizeof vars / sizeof vars[0]; i++)
         if (vars[i].value)
             rc = add_var(m->envp, &n, vars[i].name, vars[i].value);
+    free(list);
     return rc < 0 ? mr_fail("out of memory") : 0;
 }
 

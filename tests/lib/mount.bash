@@ -21,6 +21,10 @@ _mount_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib/mesa.bash
 source "$_mount_lib_dir/mesa.bash"
 
+# Under `make check` the outer make's variables would reach the builds the
+# suites run in a mount (make[3]: ..., jobserver warnings): drop them.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES GNUMAKEFLAGS
+
 _mount_top=${MESA_TOP_BUILDDIR:-$(cd "$_mount_lib_dir/../.." && pwd)}
 : "${MESARUN:=$_mount_top/tools/mesarun}"
 : "${MESA_SHIM:=$_mount_top/shim/.libs/libmesafs_preload.so}"
@@ -58,4 +62,107 @@ server_cat() {
 
 server_has() {
     "$MESA" cat "$1:$2" >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------- conformance
+# Appended for the conformance suites (tests/shim/reads, writes, meta, procs,
+# pinning, realtime, expiry, invisible .bats):
+#   probe_bin                  path of the errno probe (tests/shim/errno-probe.c):
+#                              $PROBE, else the build's, else compiled once
+#                              from the source into $BATS_RUN_TMPDIR
+#   server_is REPO PATH BYTES  PATH's content at the default bookmark is exactly
+#                              BYTES (use $'...' for newlines); says why not
+#   server_entry REPO PATH     "TYPE MODE" of PATH in the default bookmark's tree
+#                              ("file 100644", "symlink 120000", "dir 040000");
+#                              exit 1 if absent
+#   server_oid REPO PATH       its object id
+#   server_mtime_ns REPO PATH  its mtime in nanoseconds
+#   server_paths REPO          every path of that tree, sorted, one a line
+#   server_change_count REPO   how many changes the repo has (the root included)
+#   server_commit REPO         the default bookmark's commit oid
+#   mr_bg OUT ERR ARGS...      mr in the background, in its own process group,
+#                              stdin /dev/null; its pid in $MR_BG_PID
+#   mr_kill_bg                 SIGKILL what mr_bg started (for teardown)
+
+probe_bin() {
+    if [ -n "${PROBE:-}" ]; then
+        echo "$PROBE"
+        return 0
+    fi
+    local p=$_mount_top/tests/shim/errno-probe
+    if [ ! -x "$p" ]; then
+        p=${BATS_RUN_TMPDIR:-${TMPDIR:-/tmp}}/errno-probe
+        if [ ! -x "$p" ]; then
+            ${CC:-cc} -O2 -o "$p.$$" "$_mount_lib_dir/../shim/errno-probe.c" &&
+                mv -f "$p.$$" "$p" || return 1
+        fi
+    fi
+    echo "$p"
+}
+
+# _server_tree_field REPO PATH JQ-EXPR
+_server_tree_field() {
+    api GET "/$MESA_ORG/$1/tree"
+    expect 200 || return 1
+    jq -er --arg p "$2" ".entries[] | select(.path == \$p) | $3" <<<"$body"
+}
+
+server_entry() {
+    _server_tree_field "$1" "$2" '"\(.type) \(.mode)"'
+}
+
+server_oid() {
+    _server_tree_field "$1" "$2" .oid
+}
+
+server_mtime_ns() {
+    _server_tree_field "$1" "$2" .mtime_ns
+}
+
+server_paths() {
+    api GET "/$MESA_ORG/$1/tree"
+    expect 200 || return 1
+    jq -r '.entries[].path' <<<"$body" | LC_ALL=C sort
+}
+
+server_change_count() {
+    api GET "/$MESA_ORG/$1/changes?limit=100"
+    expect 200 || return 1
+    jq '.changes | length' <<<"$body"
+}
+
+server_commit() {
+    "$MESA" --json change current "$1" | jq -r .commit_oid
+}
+
+mr_bg() {
+    local out=$1 err=$2
+    shift 2
+    mount_cache
+    setsid "$MESARUN" --cache-dir "$MOUNT_CACHE" "$@" >"$out" 2>"$err" </dev/null 3>&- &
+    MR_BG_PID=$!
+    echo "$MR_BG_PID" >>"$BATS_TEST_TMPDIR/mr-pids"
+}
+
+mr_kill_bg() {
+    local pid
+    [ -f "$BATS_TEST_TMPDIR/mr-pids" ] || return 0
+    while read -r pid; do
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done <"$BATS_TEST_TMPDIR/mr-pids"
+    rm -f "$BATS_TEST_TMPDIR/mr-pids"
+}
+
+server_is() {
+    local got=$BATS_TEST_TMPDIR/server_is.$$
+    server_cat "$1" "$2" >"$got" 2>/dev/null || {
+        echo "$1:$2 is not on the server" >&2
+        return 1
+    }
+    printf %s "$3" | cmp -s - "$got" || {
+        echo "$1:$2 on the server is not what was expected:" >&2
+        od -c "$got" | head -20 >&2
+        return 1
+    }
 }

@@ -1,0 +1,122 @@
+/* tools/mesa_session.c - `mesa change new|edit|current` and `mesa bookmark
+ * create` inside a mesarun session (DESIGN §3): they act on the mount
+ * (MESA_MOUNT) rather than on a bookmark: `new` and `edit` first wait
+ * until the mount's pusher has acknowledged every write, then switch every
+ * process of the mount to the other change (core/mountctl.c).
+ */
+#include "config.h"
+#include "mesa.h"
+#include "mountctl.h"
+#include "state.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DRAIN_MS 60000
+
+int mesa_session_slot(mesa_ctx_t *ctx, const char *repo, mesa_state_repo_t *r)
+{
+    const char *run = getenv("MESA_MOUNT");
+    char path[PATH_MAX];
+    mesa_state_t *st = NULL;
+    if (!run || !*run)
+        return -1;
+    snprintf(path, sizeof path, "%s/state", run);
+    if (mesa_state_open(path, &st) < 0)
+        return -1;
+    int slot = mesa_state_find(st, ctx->org, repo);
+    if (slot >= 0)
+        mesa_state_get(st, (size_t)slot, r);
+    mesa_state_close(st);
+    return slot;
+}
+
+/* Wait until the pusher has sent what is journaled, before a new change is
+ * made on top of the current one. */
+static int drain(mesa_error_t *e)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    mesa_state_t *st = NULL;
+    snprintf(path, sizeof path, "%s/journal", getenv("MESA_MOUNT"));
+    int rc = stat(path, &sb) < 0 ? -errno : 0;
+    snprintf(path, sizeof path, "%s/state", getenv("MESA_MOUNT"));
+    if (rc == 0 && (rc = mesa_state_open(path, &st)) == 0) {
+        rc = mesa_state_wait_acked(st, (uint64_t)sb.st_size, DRAIN_MS);
+        mesa_state_close(st);
+    }
+    if (rc < 0) {
+        e->err = -rc;
+        e->status = 0;
+        snprintf(e->message, sizeof e->message, "%s",
+                 rc == -ETIMEDOUT ? "writes of the mount are still pending (a file open for "
+                                    "writing, or the server unreachable); nothing switched"
+                                  : strerror(-rc));
+    }
+    return rc;
+}
+
+static int switch_to(mesa_ctx_t *ctx, const char *what, int slot, const char *change,
+                     const char *commit, const char *bookmark)
+{
+    mesa_error_t e = {0};
+    const char *cache = getenv("MESA_CACHE");
+    if (mesa_mount_switch(getenv("MESA_MOUNT"), cache ? cache : getenv("MESA_MOUNT"),
+                          ctx->client, slot, change, commit, bookmark, DRAIN_MS, &e) < 0)
+        return mesa_fail(what, &e);
+    if (ctx->json)
+        mesa_print_json(json_pack("{s:s, s:s, s:s?}", "change_id", change, "commit_oid", commit,
+                                  "bookmark", bookmark[0] ? bookmark : NULL));
+    else
+        printf("%s %s%s%s\n", change, commit, bookmark[0] ? " " : "", bookmark);
+    return EXIT_OK;
+}
+
+int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int slot,
+                        const mesa_state_repo_t *r, const mesa_rev_t *rev, const char *message)
+{
+    char change[33], commit[41], bookmark[256];
+    mesa_error_t e = {0};
+    json_t *v = NULL;
+    if (strcmp(sub, "current") == 0 && !rev->bookmark && !rev->change) {
+        if (ctx->json)
+            mesa_print_json(json_pack("{s:s, s:s, s:s?}", "change_id", r->change_id,
+                                      "commit_oid", r->commit, "bookmark",
+                                      r->bookmark[0] ? r->bookmark : NULL));
+        else
+            printf("%s %s%s%s\n", r->change_id, r->commit, r->bookmark[0] ? " " : "",
+                   r->bookmark);
+        return EXIT_OK;
+    }
+    if (!rev->bookmark && !rev->change) { /* new: on top of the mount's change */
+        snprintf(change, sizeof change, "%s", r->change_id);
+        snprintf(bookmark, sizeof bookmark, "%s", r->bookmark);
+    } else if (mesa_rev_resolve(ctx, repo, rev, change, commit, bookmark, &e) < 0) {
+        return mesa_fail(sub, &e);
+    }
+    if (strcmp(sub, "edit") == 0 || strcmp(sub, "current") == 0) {
+        if (strcmp(sub, "current") == 0)
+            return printf("%s %s%s%s\n", change, commit, bookmark[0] ? " " : "", bookmark),
+                   EXIT_OK;
+        return switch_to(ctx, "change edit", slot, change, commit, bookmark);
+    }
+    if (drain(&e) < 0)
+        return mesa_fail("change new", &e);
+    if (mesa_call(ctx, "POST",
+                  json_pack("{s:s, s:s}", "base_change_id", change, "message",
+                            message ? message : ""),
+                  &v, &e, "/%s/changes", repo) < 0)
+        return mesa_fail("change new", &e);
+    snprintf(change, sizeof change, "%s", json_string_value(json_object_get(v, "id")));
+    snprintf(commit, sizeof commit, "%s",
+             json_string_value(json_object_get(v, "current_commit_oid")));
+    json_decref(v);
+    if (bookmark[0] && mesa_call(ctx, "PATCH", json_pack("{s:s}", "change_id", change), NULL, &e,
+                                 "/%s/bookmarks/%s", repo, bookmark) < 0)
+        return mesa_fail("change new (moving the bookmark)", &e);
+    return switch_to(ctx, "change new", slot, change, commit, bookmark);
+}
