@@ -23,6 +23,7 @@
  * (eviction, --cache-size), tests/core/test_blobcache.c.
  */
 #include "blobcache.h"
+#include "sha1.h"
 #include "fsutil.h"
 
 #include <dirent.h>
@@ -37,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #define MIB (1024ULL * 1024)
 #define AUTO_MIN (256 * MIB)
@@ -97,20 +97,16 @@ static int blob_path(const mesa_blobcache_t *c, const char *oid, char *out, size
 static int blob_hash(const void *data, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char md[20];
+    unsigned int mdlen = sizeof md;
     char hdr[32];
     int hl = snprintf(hdr, sizeof hdr, "blob %zu", len);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
-             EVP_DigestUpdate(ctx, hdr, (size_t)hl + 1) &&
-             (len == 0 || EVP_DigestUpdate(ctx, data, len)) &&
-             EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen * 2 == OID_HEX;
-
-    EVP_MD_CTX_free(ctx);
+    mesa_sha1_t ctx;
+    mesa_sha1_init(&ctx);
+    mesa_sha1_update(&ctx, hdr, (size_t)hl + 1);
+    mesa_sha1_update(&ctx, data, len);
+    mesa_sha1_final(&ctx, md);
     out[0] = '\0';
-    if (!ok)
-        return -EIO;
     for (unsigned int i = 0; i < mdlen; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];

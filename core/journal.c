@@ -374,3 +374,13 @@ int mesa_journal_next(mesa_journal_reader_t *jr, mesa_jrec_t *out)
             return (int)got;
     }
 }
+
+int mesa_journal_reader_fd(const mesa_journal_reader_t *jr)
+{
+    return jr->fd;
+}
+
+void mesa_journal_reader_set_fd(mesa_journal_reader_t *jr, int fd)
+{
+    jr->fd = fd;
+}

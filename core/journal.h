@@ -56,5 +56,10 @@ void mesa_journal_reader_close(mesa_journal_reader_t *jr);
  * then stays at it). */
 int mesa_journal_next(mesa_journal_reader_t *jr, mesa_jrec_t *out);
 uint64_t mesa_journal_offset(const mesa_journal_reader_t *jr);
+/* The reader's descriptor, and a replacement for it when the old number
+ * was closed behind the reader's back (a child closing every descriptor
+ * before exec): the old one is not closed, the read position is kept. */
+int mesa_journal_reader_fd(const mesa_journal_reader_t *jr);
+void mesa_journal_reader_set_fd(mesa_journal_reader_t *jr, int fd);
 
 #endif

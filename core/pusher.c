@@ -43,6 +43,9 @@ typedef struct staged {
     int closed;
     int slot;   /* where the W record put it, -1 if not seen yet */
     char *path;
+    int read;          /* a batch read it: the size and mtime it had then */
+    off_t read_size;
+    int64_t read_mtime;
     UT_hash_handle hh;
 } staged_t;
 
@@ -435,6 +438,12 @@ static int handle_staged(batch_t *b, const char *path, const mesa_ov_ent_t *e)
     char *data = malloc(st.st_size ? (size_t)st.st_size : 1);
     ssize_t got = data ? pread(fd, data, (size_t)st.st_size, 0) : -1;
     close(fd);
+    staged_t *s = staged_get(b->p, e->staging_id);
+    if (s) { /* what the drain compares with (a close it never heard of) */
+        s->read = 1;
+        s->read_size = st.st_size;
+        s->read_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    }
     if (got != st.st_size) {
         free(data);
         return -EIO;
@@ -809,10 +818,34 @@ int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms)
     return 0;
 }
 
+/* The rescan before the drain: a staging file that still backs its path
+ * and changed since a batch last read it was written again after its last
+ * reported close (the report can be lost when the watch ends, or merged). */
+static void rescan(mesa_pusher_t *p)
+{
+    for (staged_t *s = p->staged; s; s = s->hh.next) {
+        char sp[PATH_MAX], tp[8];
+        struct stat st;
+        mesa_ov_ent_t e;
+        if (s->slot < 0 || !s->path ||
+            mesa_overlay_lookup(p->ov, (unsigned)s->slot, s->path, &e, tp, sizeof tp) != 0 ||
+            e.kind != MESA_OV_FILE || !e.staging_id || strcmp(e.staging_id, s->id) != 0)
+            continue;
+        snprintf(sp, sizeof sp, "%s/staging/%s", p->run, s->id);
+        if (stat(sp, &st) < 0)
+            continue;
+        int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        if (!s->read || st.st_size != s->read_size || m != s->read_mtime)
+            pending_add(p, (unsigned)s->slot, s->path);
+    }
+}
+
 int mesa_pusher_drain(mesa_pusher_t *p, int max_rounds, mesa_error_t *e)
 {
     int rc = mesa_pusher_poll(p);
     mesa_pusher_all_closed(p); /* the kernel may not have reported every close */
+    if (rc == 0)
+        rescan(p);
     for (int i = 0; rc >= 0 && i < max_rounds && mesa_pusher_pending(p, NULL, NULL) > 0; i++)
         rc = mesa_pusher_push(p, e);
     if (rc < 0)

@@ -104,9 +104,12 @@ mesa_vfs_t *mesa_vfs_open_env(const char *(*get)(const char *name))
     if (stat(path, &sst) == 0) /* directories without a time of their own: the mount's */
         v->t0 = (int64_t)sst.st_mtim.tv_sec * 1000000000 + sst.st_mtim.tv_nsec;
     snprintf(path, sizeof path, "%s/journal", v->run);
-    if ((v->jfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 ||
+    struct stat jst;
+    if ((v->jfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 || fstat(v->jfd, &jst) < 0 ||
         mesa_journal_reader_open(path, 0, &v->jr) < 0 || !(v->ov = mesa_overlay_new()))
         goto fail;
+    v->jdev = jst.st_dev;
+    v->jino = jst.st_ino;
     if (mesa_blobcache_open(v->cache, 0, &v->bc) < 0)
         goto fail;
     v->nslots = mesa_state_count(v->st);
@@ -172,8 +175,40 @@ int vfs_api_error(mesa_vfs_t *v, int rc, const mesa_error_t *e)
 
 /* ------------------------------------------------------------ sync */
 
+/* Is fd still the journal? (A program may close every descriptor, e.g.
+ * python's subprocess before exec, and the number be reused.) */
+static int is_journal(const mesa_vfs_t *v, int fd, struct stat *st)
+{
+    return fstat(fd, st) == 0 && st->st_dev == v->jdev && st->st_ino == v->jino;
+}
+
+/* Reopen the journal descriptors that are not the journal any more; the
+ * old numbers are not closed (they are someone else's now). */
+static int journal_fds(mesa_vfs_t *v, struct stat *st)
+{
+    char path[PATH_MAX];
+    struct stat rs;
+    snprintf(path, sizeof path, "%s/journal", v->run);
+    if (!is_journal(v, mesa_journal_reader_fd(v->jr), &rs)) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        mesa_journal_reader_set_fd(v->jr, fd);
+    }
+    if (is_journal(v, v->jfd, st))
+        return 0;
+    v->lockpid = 0; /* the lock descriptor may be gone too */
+    v->lockfd = -1;
+    if ((v->jfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 || fstat(v->jfd, st) < 0)
+        return -EIO;
+    return 0;
+}
+
 int vfs_lock(mesa_vfs_t *v)
 {
+    struct stat st;
+    if (v->lockpid == getpid() && !is_journal(v, v->lockfd, &st))
+        v->lockpid = 0, v->lockfd = -1; /* closed behind our back: not ours to close */
     if (v->lockpid != getpid()) {
         char path[PATH_MAX];
         if (v->lockfd >= 0)
@@ -217,7 +252,9 @@ static void replay_one(mesa_vfs_t *v, const mesa_jrec_t *r)
 static int replay(mesa_vfs_t *v)
 {
     struct stat st;
-    if (fstat(v->jfd, &st) == 0 && (uint64_t)st.st_size == mesa_journal_offset(v->jr))
+    if (!is_journal(v, v->jfd, &st) && journal_fds(v, &st) < 0)
+        return -EIO;
+    if ((uint64_t)st.st_size == mesa_journal_offset(v->jr))
         return 0;
     mesa_jrec_t r;
     int rc;
@@ -941,4 +978,65 @@ void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir);
 void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir)
 {
     prefetch_dir(v, slot, dir);
+}
+
+/* ------------------------------------------------------------ ".." */
+
+static int has_dotdot(const char *p)
+{
+    for (const char *s = strstr(p, ".."); s; s = strstr(s + 1, ".."))
+        if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+            return 1;
+    return 0;
+}
+
+/* ".." after a mount directory: the parent of what it resolves to (a
+ * symlink to a directory climbs from the target, as the kernel does);
+ * ENOTDIR after a file. cur is absolute and normalised; rewritten. */
+static int climb(mesa_vfs_t *v, char *cur, size_t len, mesa_vnode_t *n)
+{
+    if (mesa_path_under(v->prefix, cur)) {
+        int rc = mesa_vfs_lookup(v, cur, 1, n);
+        if (rc == 0 && !S_ISDIR(n->mode))
+            return -ENOTDIR;
+        if (rc < 0 && rc != -EXDEV)
+            return rc;
+        snprintf(cur, len, "%s", n->path); /* the resolved directory */
+    }
+    char tmp[MESA_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", cur);
+    return mesa_path_normalize(v->prefix, tmp, "..", cur, len);
+}
+
+int mesa_vfs_normalize(mesa_vfs_t *v, const char *cwd, const char *path, char *out, size_t len)
+{
+    if (!has_dotdot(path))
+        return mesa_path_normalize(v->prefix, cwd, path, out, len);
+    mesa_vnode_t *n = malloc(sizeof *n);
+    char *cur = malloc(MESA_PATH_MAX), *seg = malloc(MESA_PATH_MAX);
+    int rc = n && cur && seg ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = mesa_path_normalize(v->prefix, path[0] == '/' ? "/" : cwd, ".", cur, MESA_PATH_MAX);
+    for (const char *p = path; rc == 0 && *p;) {
+        size_t l = strcspn(p, "/");
+        if (l == 2 && p[0] == '.' && p[1] == '.') {
+            rc = climb(v, cur, MESA_PATH_MAX, n);
+        } else if (l && !(l == 1 && p[0] == '.')) {
+            char tmp[MESA_PATH_MAX];
+            snprintf(seg, MESA_PATH_MAX, "%.*s", (int)l, p);
+            snprintf(tmp, sizeof tmp, "%s", cur);
+            rc = mesa_path_normalize(v->prefix, tmp, seg, cur, MESA_PATH_MAX);
+        }
+        p += l;
+        while (*p == '/')
+            p++;
+    }
+    if (rc == 0 && strlen(cur) >= len)
+        rc = -ENAMETOOLONG;
+    if (rc == 0)
+        strcpy(out, cur);
+    free(n);
+    free(cur);
+    free(seg);
+    return rc;
 }

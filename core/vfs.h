@@ -59,6 +59,11 @@ void mesa_vfs_atfork_child(mesa_vfs_t *v);
 const char *mesa_vfs_prefix(const mesa_vfs_t *v);
 const char *mesa_vfs_run(const mesa_vfs_t *v);
 
+/* mesa_path_normalize, except that ".." is resolved the way the kernel
+ * does: after a symlink it climbs from the link's target, after a file it
+ * is ENOTDIR (paths without ".." cost nothing more). */
+int mesa_vfs_normalize(mesa_vfs_t *v, const char *cwd, const char *path, char *out, size_t len);
+
 /* Look path up. follow: resolve a final symlink. */
 int mesa_vfs_lookup(mesa_vfs_t *v, const char *path, int follow, mesa_vnode_t *out);
 /* stat of a vnode, as a kernel filesystem would answer. */

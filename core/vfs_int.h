@@ -35,6 +35,8 @@ struct mesa_vfs {
     uint64_t gen;
     int gen_valid;
     int jfd;           /* journal, O_WRONLY|O_APPEND */
+    dev_t jdev;        /* the journal's identity, to notice a closed descriptor */
+    ino_t jino;
     int lockfd;        /* journal, for flock: per process */
     pid_t lockpid;
     mesa_journal_reader_t *jr;

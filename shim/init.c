@@ -173,13 +173,18 @@ int shim_classify(int dirfd, const char *path, char *abs)
     }
     if (!*path)
         return 0; /* AT_EMPTY_PATH cases are the callers' */
-    rc = mesa_path_normalize(shim_prefix, cwd, path, abs, MESA_PATH_MAX);
+    rc = mesa_vfs_normalize(shim_vfs, cwd, path, abs, MESA_PATH_MAX);
     if (rc < 0)
         return cwd == base || cwd == shim_vcwd ? rc : 0;
     /* "/mesa/.." names a real directory through a mount one: core answers
      * it from the real side (-EXDEV inside core) */
     return mesa_path_under(shim_prefix, abs) || (path[0] == '/' && has_prefix(path));
 }
+
+/* A path in the mount that is wrong before any lookup (a.txt/..): the
+ * call runs on "" (which core rejects without effect) and shim_end
+ * reports this error instead. */
+static __thread int path_err __attribute__((tls_model("initial-exec")));
 
 int shim_begin(int dirfd, const char *path, char *abs, shim_guard_t *g)
 {
@@ -188,15 +193,21 @@ int shim_begin(int dirfd, const char *path, char *abs, shim_guard_t *g)
     int rc = shim_classify(dirfd, path, abs);
     if (rc == 1)
         return 1;
-    shim_unlock(g);
-    if (rc < 0) { /* a path the kernel would reject as well: let it */
-        return 0;
+    if (rc < 0 && (path[0] == '/' || (dirfd == AT_FDCWD && shim_vcwd))) {
+        abs[0] = '\0';
+        path_err = rc;
+        return 1;
     }
+    shim_unlock(g);
     return 0;
 }
 
 long shim_end(long rc, shim_guard_t *g)
 {
+    if (path_err) {
+        rc = path_err;
+        path_err = 0;
+    }
     shim_unlock(g);
     if (rc < 0) {
         errno = (int)-rc;

@@ -225,7 +225,7 @@ static char **command_argv(mr_t *m, char ***tramp)
         return m->o.argv;
     while (m->o.argv[n])
         n++;
-    char **a = calloc(n + 3, sizeof *a);
+    char **a = calloc(n + 4, sizeof *a); /* sh -c script argv... NULL */
     if (!a)
         return m->o.argv;
     a[0] = sh;
