@@ -166,3 +166,25 @@ server_is() {
         return 1
     }
 }
+
+# ------------------------------------------------------------ suite hooks
+# The shim suites' default hooks (a suite that needs others defines its own
+# after `load ../lib/mount`): one private mesad per file; per test the
+# client environment, C locale and UTC, $T (the test's temp dir) and $P
+# (the errno probe); background mesaruns are killed after each test.
+setup_file() {
+    mesad_start
+    mesa_env unix
+}
+teardown_file() { mesad_stop; }
+
+setup() {
+    mesa_env unix
+    export LC_ALL=C TZ=UTC
+    T=$BATS_TEST_TMPDIR
+    P=$(probe_bin)
+}
+
+teardown() {
+    mr_kill_bg
+}

@@ -24,22 +24,7 @@ load /usr/lib/bats/bats-assert/load
 
 : "${EXPIRY_WAIT:=65}"
 
-setup_file() {
-    mesad_start
-    mesa_env unix
-}
-teardown_file() { mesad_stop; }
-
-setup() {
-    mesa_env unix
-    export LC_ALL=C TZ=UTC
-    T=$BATS_TEST_TMPDIR
-    P=$(probe_bin)
-}
-
-teardown() {
-    mr_kill_bg
-}
+# setup_file, setup, teardown: the shim suites' defaults (tests/lib/mount.bash)
 
 # mrt ARGS... : mr bounded in time: the expiry wait plus 120 s
 mrt() {

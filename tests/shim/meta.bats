@@ -13,22 +13,7 @@ load ../lib/mount
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
-setup_file() {
-    mesad_start
-    mesa_env unix
-}
-teardown_file() { mesad_stop; }
-
-setup() {
-    mesa_env unix
-    export LC_ALL=C TZ=UTC
-    T=$BATS_TEST_TMPDIR
-    P=$(probe_bin)
-}
-
-teardown() {
-    mr_kill_bg
-}
+# setup_file, setup, teardown: the shim suites' defaults (tests/lib/mount.bash)
 
 # src_repo NAME: import the fixture as repo NAME; echo its dir
 #   a.txt "hello\n" (6 bytes); run.sh 0755 (19 bytes); sub/b.txt;

@@ -12,22 +12,7 @@ load ../lib/mount
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
-setup_file() {
-    mesad_start
-    mesa_env unix
-}
-teardown_file() { mesad_stop; }
-
-setup() {
-    mesa_env unix
-    export LC_ALL=C TZ=UTC
-    T=$BATS_TEST_TMPDIR
-    P=$(probe_bin)
-}
-
-teardown() {
-    mr_kill_bg
-}
+# setup_file, setup, teardown: the shim suites' defaults (tests/lib/mount.bash)
 
 # v1_repo NAME: import a.txt "v1\n", common.txt, empty/ as repo NAME
 v1_repo() {
