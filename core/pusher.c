@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ struct mesa_pusher {
     pend_t *pending[MESA_STATE_MAX_REPOS];
     mesa_tree_t *tree[MESA_STATE_MAX_REPOS]; /* listing of the slot's commit, when loaded */
     mesa_tree_t *base[MESA_STATE_MAX_REPOS]; /* listing of the epoch's base commit */
+    int wakefd; /* eventfd: mesa_pusher_wake ends the run loop's wait */
 };
 
 /* ------------------------------------------------------------ setup */
@@ -77,7 +79,8 @@ int mesa_pusher_new(const mesa_pusher_opts_t *o, mesa_pusher_t **out)
     p->client = o->client;
     p->log = o->log;
     p->log_ctx = o->log_ctx;
-    int rc = (p->ov = mesa_overlay_new()) ? 0 : -ENOMEM;
+    p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int rc = (p->ov = mesa_overlay_new()) && p->wakefd >= 0 ? 0 : -ENOMEM;
     snprintf(path, sizeof path, "%s/state", p->run);
     if (rc == 0)
         rc = mesa_state_open(path, &p->st);
@@ -121,6 +124,8 @@ void mesa_pusher_free(mesa_pusher_t *p)
     }
     mesa_journal_reader_close(p->jr);
     mesa_state_close(p->st);
+    if (p->wakefd >= 0)
+        close(p->wakefd);
     mesa_overlay_free(p->ov);
     free(p);
 }
@@ -799,10 +804,16 @@ int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms)
     }
     int backoff = 0; /* ms to wait after a failed push */
     while (!*stop) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = p->wakefd, .events = POLLIN}};
         int wait = backoff > interval_ms ? backoff : interval_ms;
-        if (poll(&pfd, 1, wait) > 0)
+        uint64_t n;
+        if (poll(pfd, 2, wait) > 0) {
             read_closes(p, fd);
+            if (pfd[1].revents && read(p->wakefd, &n, sizeof n) < 0 && errno != EAGAIN)
+                break;
+            if (*stop)
+                break; /* the drain follows */
+        }
         mesa_error_t e = {0};
         int rc = mesa_pusher_poll(p);
         if (rc == 0 && mesa_pusher_pending(p, NULL, NULL) > 0)
@@ -837,6 +848,14 @@ static void rescan(mesa_pusher_t *p)
         int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
         if (!s->read || st.st_size != s->read_size || m != s->read_mtime)
             pending_add(p, (unsigned)s->slot, s->path);
+    }
+}
+
+void mesa_pusher_wake(mesa_pusher_t *p)
+{
+    uint64_t one = 1;
+    if (write(p->wakefd, &one, sizeof one) < 0) {
+        /* the counter is full: a wake is pending anyway */
     }
 }
 

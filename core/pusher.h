@@ -58,6 +58,10 @@ int mesa_pusher_push(mesa_pusher_t *p, mesa_error_t *e);
  * once *stop is non-zero, or a negative errno if the watch cannot be set up. */
 int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms);
 
+/* End mesa_pusher_run's current wait at once (after setting *stop, so
+ * that mesarun does not wait out the interval). Thread-safe. */
+void mesa_pusher_wake(mesa_pusher_t *p);
+
 /* The final drain, once no process of the mount is left: replay the
  * journal, treat every staging file as closed, push until nothing is
  * pending (at most max_rounds batches per repo). 0, or a negative errno

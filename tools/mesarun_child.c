@@ -149,6 +149,7 @@ void mr_pusher_stop(mr_t *m)
     if (!m->pusher_started)
         return;
     m->pusher_stop = 1;
+    mesa_pusher_wake(m->pusher);
     pthread_join(m->pusher_th, NULL);
     m->pusher_started = 0;
 }
