@@ -668,18 +668,30 @@ static char *preload_list(const char *shim)
     return asprintf(&out, "%s%s", rt, shim) < 0 ? NULL : out;
 }
 
-/* "LD_PRELOAD=<shim>[:<the old entries but the shim>]" (malloc'd). */
-static char *ld_preload(const char *shim)
+/* Is the n-byte entry e one of list's ':'-separated entries? */
+static int listed(const char *list, const char *e, size_t n)
+{
+    for (const char *p = list; *p;) {
+        size_t l = strcspn(p, ":");
+        if (l == n && strncmp(p, e, n) == 0)
+            return 1;
+        p += l + (p[l] != '\0');
+    }
+    return 0;
+}
+
+/* "LD_PRELOAD=<list>[:<the old entries not in list>]" (malloc'd). */
+static char *ld_preload(const char *list)
 {
     const char *old = getenv("LD_PRELOAD");
-    size_t cap = strlen(shim) + (old ? strlen(old) : 0) + 16;
+    size_t cap = strlen(list) + (old ? strlen(old) : 0) + 16;
     char *out = malloc(cap);
     if (!out)
         return NULL;
-    int len = snprintf(out, cap, "LD_PRELOAD=%s", shim);
+    int len = snprintf(out, cap, "LD_PRELOAD=%s", list);
     for (const char *p = old ? old : ""; *p;) {
         size_t n = strcspn(p, ": \t");
-        if (n && (n != strlen(shim) || strncmp(p, shim, n) != 0))
+        if (n && !listed(list, p, n))
             len += snprintf(out + len, cap - (size_t)len, ":%.*s", (int)n, p);
         p += n + (p[n] != '\0');
     }

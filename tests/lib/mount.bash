@@ -30,6 +30,17 @@ _mount_top=${MESA_TOP_BUILDDIR:-$(cd "$_mount_lib_dir/../.." && pwd)}
 : "${MESA_SHIM:=$_mount_top/shim/.libs/libmesafs_preload.so}"
 export MESARUN MESA_SHIM
 
+# A sanitizer build's shim runs behind the ASan/UBSan runtimes (mesarun
+# preloads them first): SAN_PRELOAD is "asan:ubsan:" then, else empty, for
+# suites that preload the shim themselves; programs under it must not run
+# leak checks (make, gcc... were not written for them).
+SAN_PRELOAD=""
+if [ -f "$MESA_SHIM" ] && ldd "$MESA_SHIM" 2>/dev/null | grep -q 'libasan\.so'; then
+    SAN_PRELOAD=$(ldd "$MESA_SHIM" | awk '/libasan\.so/ {a=$3} /libubsan\.so/ {u=$3} END {print a ":" u ":"}')
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+fi
+export SAN_PRELOAD
+
 mount_cache() {
     MOUNT_CACHE=${MOUNT_CACHE:-$BATS_TEST_TMPDIR/cache}
     mkdir -p "$MOUNT_CACHE"

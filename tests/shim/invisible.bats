@@ -65,13 +65,21 @@ reset_w() {
 run_plain() {
     reset_w
     local rc=0
-    (cd "$W" && timeout 120 env -u LD_PRELOAD sh -c "$2") </dev/null >"$T/$1.out" 2>"$T/$1.err" || rc=$?
+    # (a sanitizer build: the plain run has the sanitizer runtimes too, so
+    # that only the shim differs)
+    if [ -n "$SAN_PRELOAD" ]; then
+        (cd "$W" && timeout 120 env LD_PRELOAD="${SAN_PRELOAD%:}" sh -c "$2") </dev/null \
+            >"$T/$1.out" 2>"$T/$1.err" || rc=$?
+    else
+        (cd "$W" && timeout 120 env -u LD_PRELOAD sh -c "$2") </dev/null >"$T/$1.out" 2>"$T/$1.err" || rc=$?
+    fi
     echo "$rc" >"$T/$1.rc"
 }
 run_preload() {
     reset_w
     local rc=0
-    (cd "$W" && timeout 120 env LD_PRELOAD="$MESA_SHIM" sh -c "$2") </dev/null >"$T/$1.out" 2>"$T/$1.err" || rc=$?
+    (cd "$W" && timeout 120 env LD_PRELOAD="$SAN_PRELOAD$MESA_SHIM" sh -c "$2") </dev/null \
+        >"$T/$1.out" 2>"$T/$1.err" || rc=$?
     echo "$rc" >"$T/$1.rc"
 }
 run_mounted() {
