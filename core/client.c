@@ -13,6 +13,7 @@
 #include "config.h"
 #include "client.h"
 #include "errmap.h"
+#include "jsondl.h"
 
 #define CURL_DISABLE_TYPECHECK 1 /* the calls below go through pointers */
 #include <curl/curl.h>
@@ -80,9 +81,34 @@ static int curl_load(void)
 #undef SYM
 }
 
+#ifdef MESA_JSON_DLOPEN
+mesa_jsondl_t mesa_jsondl;
+
+int mesa_jsondl_load(void)
+{
+    void *h = dlopen("libjansson.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return 0;
+#define SYM(f, name) (*(void **)&mesa_jsondl.f = dlsym(h, name)) != NULL
+    return SYM(loadb, "json_loadb") && SYM(dumps, "json_dumps") &&
+           SYM(object_get, "json_object_get") && SYM(string_value, "json_string_value") &&
+           SYM(integer_value, "json_integer_value") && SYM(array, "json_array") &&
+           SYM(array_size, "json_array_size") && SYM(array_get, "json_array_get") &&
+           SYM(array_append_new, "json_array_append_new") && SYM(string, "json_string") &&
+           SYM(pack, "json_pack") && SYM(del, "json_delete");
+#undef SYM
+}
+#else
+static int mesa_jsondl_load(void)
+{
+    return 1; /* linked */
+}
+#endif
+
 static void curl_init_once(void)
 {
-    curl_ok = curl_load() && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    curl_ok = mesa_jsondl_load() && curl_load() &&
+              curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
 int mesa_client_new(const mesa_client_opts_t *o, mesa_client_t **out)

@@ -1,10 +1,13 @@
 /* core/fetch.c - batched blob fetch into the cache (fetch.h).
  * Invariant: only bytes that hash to their blob id reach the cache
- * (mesa_blobcache_put verifies). Called by the shim's core and the tools.
+ * (mesa_blobcache_put verifies). Called by the shim's core and the tools;
+ * every use of jansson here follows the creation of a client (which loads
+ * it in the shim's build, core/jsondl.h).
  */
 #include "config.h"
 #include "fetch.h"
 #include "b64.h"
+#include "jsondl.h"
 
 #include <errno.h>
 #include <stdio.h>

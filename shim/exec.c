@@ -312,9 +312,36 @@ SHIM_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_a
     return eacces ? EACCES : ENOENT;
 }
 
-/* A vfork child runs in our memory until it execs; the wrappers it calls
- * (exec's planning allocates and locks) need a memory of their own. */
+/* vfork. In a mount, a vfork child would run the exec wrappers (which
+ * allocate and lock to plan the exec) in our memory: it becomes fork. Out
+ * of a mount the shim does nothing in the child, and the real vfork keeps
+ * its speed (gcc spawns cc1, as and collect2 with it). The real vfork
+ * cannot be called from a C function (the child would return through our
+ * frame and clobber it for the parent), so vfork is a tail jump to the
+ * target chosen at start-up: no frame of ours is on the stack. */
+pid_t (*shim_vfork_target)(void) __attribute__((used)) = fork;
+
+void shim_vfork_setup(int in_mount)
+{
+    pid_t (*real)(void) = (pid_t(*)(void))dlsym(RTLD_NEXT, "vfork");
+    shim_vfork_target = in_mount || !real ? fork : real;
+}
+
+#if defined(__x86_64__)
+SHIM_API __attribute__((naked)) pid_t vfork(void)
+{
+    __asm__ volatile("jmp *shim_vfork_target(%rip)");
+}
+#elif defined(__aarch64__)
+SHIM_API __attribute__((naked)) pid_t vfork(void)
+{
+    __asm__ volatile("adrp x16, shim_vfork_target\n"
+                     "ldr x16, [x16, #:lo12:shim_vfork_target]\n"
+                     "br x16");
+}
+#else
 SHIM_API pid_t vfork(void)
 {
     return fork();
 }
+#endif

@@ -66,6 +66,7 @@ void init_once(void)
 {
     const char *mnt = getenv("MESA_MOUNT");
     shim_state = SHIM_OFF; /* wrappers called while starting fall through */
+    shim_vfork_setup(mnt && *mnt);
     if (!mnt || !*mnt)
         return;
     const char *p = getenv("MESA_PREFIX");

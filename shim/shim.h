@@ -81,6 +81,9 @@ void shim_track(int fd, const char *abs, int is_dir);
 char **shim_exec_env(char *const envp[]);
 void shim_free_env(char **env);
 
+/* Choose what vfork runs: fork in a mount, the real vfork otherwise. */
+void shim_vfork_setup(int in_mount);
+
 /* Called by the cwd wrappers when the virtual cwd changes. */
 void shim_set_vcwd(const char *abs);
 
