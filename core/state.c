@@ -106,6 +106,21 @@ static int repo_ok(const mesa_state_repo_t *r)
            terminated(r->base_commit, sizeof r->base_commit);
 }
 
+/* "b-<bookmark>" or "c-<change id>", one path segment: '/' and '%' of a
+ * bookmark name are %-escaped (bookmarks "a" and "a/b" must not nest). */
+void mesa_state_mount_key(const mesa_state_repo_t *r, char *out, size_t len)
+{
+    const char *s = r->bookmark[0] ? r->bookmark : r->change_id;
+    size_t o = (size_t)snprintf(out, len, "%c-", r->bookmark[0] ? 'b' : 'c');
+    for (; *s && o + 4 < len; s++) {
+        if (*s == '/' || *s == '%')
+            o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*s);
+        else
+            out[o++] = *s;
+    }
+    out[o] = '\0';
+}
+
 /* Fill a zeroed image with the header and the slots. */
 static void build_image(char *img, const mesa_state_repo_t *repos, size_t n)
 {
@@ -126,8 +141,7 @@ static void build_image(char *img, const mesa_state_repo_t *repos, size_t n)
         /* the epoch starts at the mounted commit unless told otherwise */
         memcpy(sl[i].base_commit, repos[i].base_commit[0] ? repos[i].base_commit : repos[i].commit,
                sizeof sl[i].base_commit);
-        snprintf(sl[i].mount_key, sizeof sl[i].mount_key, "%c-%s", repos[i].bookmark[0] ? 'b' : 'c',
-                 repos[i].bookmark[0] ? repos[i].bookmark : repos[i].change_id);
+        mesa_state_mount_key(&repos[i], sl[i].mount_key, sizeof sl[i].mount_key);
     }
 }
 

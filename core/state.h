@@ -36,6 +36,10 @@ typedef struct mesa_state_repo {
                            * ignored files, which survives change switches */
 } mesa_state_repo_t;
 
+/* The local-store key of a slot as mounted: "b-<bookmark>" or
+ * "c-<change id>", '/' and '%' escaped as %2F and %25 (one path segment). */
+void mesa_state_mount_key(const mesa_state_repo_t *r, char *out, size_t len);
+
 /* Create the file at path (mode 0600, written to a temp file then renamed)
  * with n (1..MESA_STATE_MAX_REPOS) slots. 0 or -errno (-EINVAL for n). */
 int mesa_state_create(const char *path, const mesa_state_repo_t *repos, size_t n);

@@ -110,7 +110,8 @@ mesa_vfs_t *mesa_vfs_open_env(const char *(*get)(const char *name))
         goto fail;
     v->jdev = jst.st_dev;
     v->jino = jst.st_ino;
-    if (mesa_blobcache_open(v->cache, 0, &v->bc) < 0)
+    const char *cap = get("MESA_CACHE_SIZE"); /* mesarun --cache-size, bytes */
+    if (mesa_blobcache_open(v->cache, cap ? strtoull(cap, NULL, 10) : 0, &v->bc) < 0)
         goto fail;
     v->nslots = mesa_state_count(v->st);
     for (size_t i = 0; i < v->nslots; i++) {

@@ -501,8 +501,12 @@ static int fill_cache(mr_t *m)
         if (mesa_fetch_tree(m->tclient, m->cache, r->org, r->name, r->commit, &t, &e) < 0)
             return mr_fail_api(what, &e);
         mesa_tree_close(t);
-        int rc = mr_path(local, "%s/local/%s/%s/%s%s", m->cache, r->org, r->name,
-                         r->bookmark[0] ? "b-" : "c-", r->bookmark[0] ? r->bookmark : r->change_id);
+        mesa_state_repo_t sr = {0};
+        char key[sizeof sr.mount_key];
+        snprintf(sr.bookmark, sizeof sr.bookmark, "%s", r->bookmark);
+        snprintf(sr.change_id, sizeof sr.change_id, "%s", r->change_id);
+        mesa_state_mount_key(&sr, key, sizeof key);
+        int rc = mr_path(local, "%s/local/%s/%s/%s", m->cache, r->org, r->name, key);
         if (rc == 0)
             rc = mesa_mkdirs(local, 0700);
         if (rc < 0)
@@ -620,7 +624,7 @@ int mr_prepare(mr_t *m)
 static const char *const dropped[] = {
     "LD_PRELOAD", "MESA_PRELOAD",      "MESA_MOUNT",   "MESA_CACHE", "MESA_PREFIX",
     "MESA_URL",   "MESA_ACCESS_TOKEN", "MESA_API_KEY", "MESA_ORG",   "MESA_PUSH_IGNORED",
-    "MESA_CWD",   "MESA_FDS",          "PWD",
+    "MESA_CWD",   "MESA_FDS",          "PWD",          "MESA_CACHE_SIZE",
 };
 
 static int is_dropped(const char *kv)
@@ -723,6 +727,8 @@ int mr_build_env(mr_t *m)
     int rc = list && (m->envp[n] = ld_preload(list)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
     const char *asan = NULL;
+    char cache_size[32];
+    snprintf(cache_size, sizeof cache_size, "%llu", (unsigned long long)m->o.cache_size);
 #ifdef MESA_SANITIZERS
     if (!getenv("ASAN_OPTIONS")) /* make, gcc... were not written for leak checks */
         asan = "detect_leaks=0";
@@ -732,6 +738,7 @@ int mr_build_env(mr_t *m)
     } vars[] = {
         {"MESA_PRELOAD", list},
         {"ASAN_OPTIONS", asan},
+        {"MESA_CACHE_SIZE", m->o.cache_size ? cache_size : NULL},
         {"MESA_MOUNT", m->run},
         {"MESA_CACHE", m->cache},
         {"MESA_PREFIX", m->o.prefix},
