@@ -29,7 +29,7 @@ static char *saved_env[16]; /* "NAME=value" of the mount's variables */
 
 static const char *const mount_vars[] = {
     "MESA_PRELOAD", "MESA_MOUNT", "MESA_CACHE", "MESA_PREFIX", "MESA_URL",
-    "MESA_ACCESS_TOKEN", "MESA_ORG", "MESA_PUSH_IGNORED", NULL,
+    "MESA_ACCESS_TOKEN", "MESA_ORG", "MESA_PUSH_IGNORED", "MESA_CACHE_SIZE", NULL,
 };
 
 /* The virtual cwd follows from the kernel cwd: a placeholder mirrors it. */

@@ -459,6 +459,15 @@ embedded_stop() {
     run -0 mr --cache-dir "$BATS_TEST_TMPDIR/cd" --cache-size 64M --repo "$r" -- printenv MESA_CACHE
     assert_output "$BATS_TEST_TMPDIR/cd"
     [ -f "$BATS_TEST_TMPDIR/cd/trees/$commit" ]
+    # the cap reaches the mount's processes; without it they auto-size
+    run -0 mr --cache-size 64M --repo "$r" -- printenv MESA_CACHE_SIZE
+    assert_output $((64 << 20))
+    run -1 mr --repo "$r" -- printenv MESA_CACHE_SIZE
+    # a bookmark name with '/' is one path segment: a and a/b do not nest
+    "$MESA" bookmark create "$r" "feat/x" >/dev/null
+    run -0 mr --repo "$r" --bookmark feat/x -- true
+    [ -d "$cache/local/acme/$r/b-feat%2Fx" ]
+    [ ! -e "$cache/local/acme/$r/b-feat" ]
 }
 
 @test "--memory-cache: a per-run directory in memory, removed at exit" {
