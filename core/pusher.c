@@ -64,6 +64,7 @@ struct mesa_pusher {
     mesa_tree_t *tree[MESA_STATE_MAX_REPOS]; /* listing of the slot's commit, when loaded */
     mesa_tree_t *base[MESA_STATE_MAX_REPOS]; /* listing of the epoch's base commit */
     int wakefd; /* eventfd: mesa_pusher_wake ends the run loop's wait */
+    int inflight; /* atomic: a push is under way (mesa_pusher_inflight) */
 };
 
 /* ------------------------------------------------------------ setup */
@@ -749,14 +750,21 @@ static int push_slot(mesa_pusher_t *p, unsigned slot, mesa_error_t *e)
     return -ESTALE;
 }
 
+int mesa_pusher_inflight(const mesa_pusher_t *p)
+{
+    return __atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE);
+}
+
 int mesa_pusher_push(mesa_pusher_t *p, mesa_error_t *e)
 {
     int pushed = 0, rc = 0;
+    __atomic_store_n(&p->inflight, 1, __ATOMIC_RELEASE);
     for (unsigned slot = 0; slot < mesa_state_count(p->st) && rc >= 0; slot++) {
         rc = push_slot(p, slot, e);
         if (rc > 0)
             pushed += rc;
     }
+    __atomic_store_n(&p->inflight, 0, __ATOMIC_RELEASE); /* the state is set by now */
     if (rc < 0)
         return rc;
     if (mesa_pusher_pending(p, NULL, NULL) == 0)

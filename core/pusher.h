@@ -58,6 +58,11 @@ int mesa_pusher_push(mesa_pusher_t *p, mesa_error_t *e);
  * once *stop is non-zero, or a negative errno if the watch cannot be set up. */
 int mesa_pusher_run(mesa_pusher_t *p, volatile int *stop, int interval_ms);
 
+/* 1 while mesa_pusher_push runs (a commit of this mount may be on its way
+ * to the state file): an event follower in the same process waits for it
+ * only then. Thread-safe. */
+int mesa_pusher_inflight(const mesa_pusher_t *p);
+
 /* End mesa_pusher_run's current wait at once (after setting *stop, so
  * that mesarun does not wait out the interval). Thread-safe. */
 void mesa_pusher_wake(mesa_pusher_t *p);

@@ -10,8 +10,9 @@
  * otherwise (the mount's own pushes, reordered or missed events) the
  * change's current commit is asked for, and the slot moves only if it
  * still holds the commit seen before asking. The mount's own pushes arrive
- * as events whose commit the pusher has put (or, within half a second,
- * puts) in the slot: ignored, so that they cost no listing.
+ * as events whose commit the pusher has put (or, while a push is in
+ * flight, puts within half a second) in the slot: ignored, so that they
+ * cost no listing.
  * Uses its own clients (one curl multi, one mesa client for listings).
  */
 #include "config.h"
@@ -53,6 +54,7 @@ struct mr_follow {
     char cache[PATH_MAX];
     mesa_state_t *st;
     mesa_client_t *client; /* changes and listings */
+    mesa_pusher_t *pusher; /* the mount's (in flight: own events may be early) */
     int verbose;
     int stop; /* atomic */
     pthread_t th;
@@ -126,6 +128,8 @@ static void move_slot(mr_follow_t *f, const fl_slot_t *s, const mesa_state_repo_
  * the slot now. */
 static int own_push(mr_follow_t *f, const fl_slot_t *s, const char *commit, mesa_state_repo_t *r)
 {
+    if (f->pusher && !mesa_pusher_inflight(f->pusher)) /* no push of ours under way */
+        return mesa_state_get(f->st, s->idx, r) < 0 || strcmp(r->commit, commit) == 0;
     for (int waited = 0; waited < OWN_PUSH_WAIT_MS; waited += 10) {
         struct timespec ts = {0, 10000000L};
         if (__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
@@ -342,6 +346,7 @@ int mr_follow_start(mr_t *m, mr_follow_t **out)
     if (!f)
         return -ENOMEM;
     f->verbose = m->o.verbose;
+    f->pusher = m->pusher;
     snprintf(f->cache, sizeof f->cache, "%s", m->cache);
     int rc = setup(f, m);
     if (rc == 0 && (rc = -pthread_create(&f->th, NULL, follow_main, f)) == 0)
