@@ -10,8 +10,10 @@
 #include "fetch.h"
 #include "journal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +43,45 @@ static int drain(mesa_state_t *st, int jfd, int timeout_ms, mesa_error_t *e)
     return rc < 0 ? fail(e, -rc, "waiting for the mount's pusher failed") : 0;
 }
 
+/* A process holding a staging file of the mount open for writing (whose
+ * close would come after the switch and belong to no epoch): its pid, or 0.
+ * Found through /proc/<pid>/fd and fdinfo's flags. */
+pid_t mesa_mount_open_writer(const char *run)
+{
+    char staging[PATH_MAX];
+    size_t sl = (size_t)snprintf(staging, sizeof staging, "%s/staging/", run);
+    DIR *proc = opendir("/proc");
+    struct dirent *p;
+    pid_t found = 0;
+    while (proc && !found && (p = readdir(proc)) != NULL) {
+        char dir[300];
+        if (p->d_name[0] < '0' || p->d_name[0] > '9')
+            continue;
+        snprintf(dir, sizeof dir, "/proc/%s/fd", p->d_name);
+        DIR *fds = opendir(dir);
+        struct dirent *f;
+        while (fds && !found && (f = readdir(fds)) != NULL) {
+            char link[600], target[PATH_MAX], info[600], line[128];
+            snprintf(link, sizeof link, "%s/%s", dir, f->d_name);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n <= 0 || (size_t)n <= sl || strncmp(target, staging, sl) != 0)
+                continue;
+            snprintf(info, sizeof info, "/proc/%s/fdinfo/%s", p->d_name, f->d_name);
+            FILE *fi = fopen(info, "re");
+            while (fi && fgets(line, sizeof line, fi))
+                if (strncmp(line, "flags:", 6) == 0 && (strtoul(line + 6, NULL, 8) & O_ACCMODE))
+                    found = (pid_t)atoi(p->d_name);
+            if (fi)
+                fclose(fi);
+        }
+        if (fds)
+            closedir(fds);
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
 int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
                       const char *change, const char *commit, const char *bookmark,
                       int timeout_ms, mesa_error_t *e)
@@ -61,8 +102,16 @@ int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int 
         rc = fail(e, errno, "cannot lock the mount's journal");
         goto out;
     }
-    if ((rc = drain(st, jfd, timeout_ms, e)) < 0)
+    pid_t w = mesa_mount_open_writer(run); /* before and after the wait: fail fast */
+    if (!w && (rc = drain(st, jfd, timeout_ms, e)) < 0)
         goto out;
+    if (w || (w = mesa_mount_open_writer(run)) != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "process %d has a file of the mount open for writing; "
+                                  "close it first (nothing switched)", (int)w);
+        rc = fail(e, EBUSY, msg);
+        goto out;
+    }
     mesa_tree_t *t = NULL;
     if ((rc = mesa_fetch_tree(c, cache, r.org, r.repo, commit, &t, e)) < 0)
         goto out;

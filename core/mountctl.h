@@ -9,13 +9,21 @@
 #include "client.h"
 #include "state.h"
 
+#include <sys/types.h>
+
+/* A process that holds a staging file of the mount at run open for
+ * writing (its pid), or 0. */
+pid_t mesa_mount_open_writer(const char *run);
+
 /* Switch slot of the mount at run to change/commit; bookmark becomes the
  * slot's bookmark ("" = pinned to the change). Under the mount's journal
  * lock (no namespace change can start meanwhile): wait until every
  * journaled write is acknowledged (at most timeout_ms; -ETIMEDOUT if some
  * stay pending, e.g. a file still open for writing: nothing is switched),
- * put commit's listing in cache/trees, start the new epoch in the state
- * file, append the E record. 0 or -errno with e filled. */
+ * refuse (-EBUSY) while a process holds a staging file open for writing
+ * (a write it closes later would belong to no change), put commit's
+ * listing in cache/trees, start the new epoch in the state file, append
+ * the E record. 0 or -errno with e filled. */
 int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
                       const char *change, const char *commit, const char *bookmark,
                       int timeout_ms, mesa_error_t *e);

@@ -104,6 +104,12 @@ int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int 
                    EXIT_OK;
         return switch_to(ctx, "change edit", slot, change, commit, bookmark);
     }
+    pid_t w = mesa_mount_open_writer(getenv("MESA_MOUNT"));
+    if (w) {
+        fprintf(stderr, "mesa change new: process %d has a file of the mount open for "
+                        "writing; close it first (nothing switched)\n", (int)w);
+        return EXIT_FAIL;
+    }
     if (drain(&e) < 0)
         return mesa_fail("change new", &e);
     if (mesa_call(ctx, "POST",

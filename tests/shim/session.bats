@@ -110,3 +110,22 @@ at_change() {
     run -0 "$MESA" --json change current se-out
     [ "$(jq -r .change_id <<<"$output")" = "$(bookmark_change se-out main)" ]
 }
+
+@test "change new and edit refuse (exit 1, nothing switched) while a process of the mount has a file open for writing" {
+    mkrepo se-busy "$T/src"
+    local main
+    main=$(bookmark_change se-busy main)
+    run -0 --separate-stderr mr --repo se-busy -- sh -c '
+        exec 3>held.txt; echo held >&3
+        "$MESA" change new se-busy; echo "new=$?"
+        "$MESA" change edit se-busy --change '"$main"'; echo "edit=$?"
+        exec 3>&-
+        "$MESA" change new se-busy >/dev/null; echo "after close=$?"'
+    assert_line "new=1"
+    assert_line "edit=1"
+    assert_line "after close=0"
+    [[ "$stderr" == *"open for writing"* ]]
+    # held.txt went to the first change, which main left after the close
+    [ "$(at_change se-busy "$main" held.txt)" = held ]
+    [ "$(bookmark_change se-busy main)" != "$main" ]
+}
