@@ -865,7 +865,12 @@ static int lookup_parents(sg_repo_t *r, const char *const *hex, size_t n, git_co
 }
 
 /* Write buf as a commit with "change-id <cid>" added as the last header. */
-static int write_with_change_id(sg_repo_t *r, const git_buf *buf, const char *cid, git_oid *id)
+/* unique: refuse (-EEXIST) to produce a commit that already exists: a
+ * rewrite that comes back to an earlier tree within the same second would
+ * otherwise get that commit's id again, and clients cache what they know
+ * of a commit (its listing, its per-path mtimes) by id, as immutable. */
+static int write_with_change_id(sg_repo_t *r, const git_buf *buf, const char *cid, git_oid *id,
+                                int unique)
 {
     static const char key[] = "change-id ";
     const size_t extra = sizeof key - 1 + SG_CHANGE_ID_LEN + 1;
@@ -884,6 +889,10 @@ static int write_with_change_id(sg_repo_t *r, const git_buf *buf, const char *ci
     memcpy(obj + head + sizeof key - 1, cid, SG_CHANGE_ID_LEN);
     obj[head + extra - 1] = '\n';
     memcpy(obj + head + extra, buf->ptr + head, buf->size - head);
+    if (unique && git_odb_hash(id, obj, n, GIT_OBJECT_COMMIT) == 0 && git_odb_exists(r->odb, id)) {
+        free(obj);
+        return -EEXIST;
+    }
     rc = git_odb_write(id, r->odb, obj, n, GIT_OBJECT_COMMIT);
     free(obj);
     return rc < 0 ? gerr(rc) : 0;
@@ -937,15 +946,27 @@ int sg_commit_write(sg_repo_t *r, const char *tree, const char *const *parents, 
         return -EINVAL;
     if ((rc = lookup_tree(r, tree, &t)) < 0 || (rc = lookup_parents(r, parents, nparents, &pv)))
         goto out;
-    if ((rc = make_sig(&a, author)) < 0 || (rc = make_sig(&c, committer)) < 0)
+    if ((rc = make_sig(&a, author)) < 0)
         goto out;
-    rc = git_commit_create_buffer(&buf, r->repo, a, c, NULL, message ? message : "", t, nparents,
-                                  (const git_commit **)pv);
-    if (rc < 0) {
-        rc = gerr(rc);
-        goto out;
+    sg_sig_t cs = *committer;
+    for (int tries = 0;; tries++) { /* a commit id is never handed out twice */
+        if ((rc = make_sig(&c, &cs)) < 0)
+            goto out;
+        rc = git_commit_create_buffer(&buf, r->repo, a, c, NULL, message ? message : "", t,
+                                      nparents, (const git_commit **)pv);
+        if (rc < 0) {
+            rc = gerr(rc);
+            goto out;
+        }
+        rc = write_with_change_id(r, &buf, change_id, &id, nparents > 0 && tries < 100);
+        if (rc != -EEXIST)
+            break;
+        git_buf_dispose(&buf);
+        git_signature_free(c);
+        c = NULL;
+        cs.when++;
     }
-    if ((rc = write_with_change_id(r, &buf, change_id, &id)) < 0)
+    if (rc < 0)
         goto out;
     fmt_oid(out, &id);
 out:

@@ -205,6 +205,20 @@ patch_change() {
     [ "$(raw "$c" b.txt)" = new ]
 }
 
+@test "a rewrite back to an earlier tree in the same second still gets a commit id never handed out before" {
+    # clients cache a commit's listing and per-path mtimes by its id
+    local c ids=() i
+    c=$(new_change "$R" "$ROOT_CHANGE" "[$(file_json a.txt v1)]")
+    ids+=("$(commit_of "$c")")
+    for i in 2 1 2 1; do
+        patch_change "$c" "[$(file_json a.txt "v$i")]"
+        expect 200
+        ids+=("$(jq -r .current_commit_oid <<<"$body")")
+    done
+    [ "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" -eq 5 ]
+    [ "$(raw "$c" a.txt)" = v1 ]
+}
+
 @test "PATCH with a stale base_commit_oid gets 409 STALE_BASE naming the current commit and changes nothing" {
     local c old cur
     c=$(new_change "$R" "$ROOT_CHANGE" "[$(file_json a.txt v1)]")
