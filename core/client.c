@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,4 +442,16 @@ int mesa_client_escape(const char *s, char *out, size_t outlen)
     }
     out[o] = '\0';
     return 0;
+}
+
+int mesa_error_set(mesa_error_t *e, int err, const char *fmt, ...)
+{
+    va_list ap;
+    e->err = err;
+    e->status = 0;
+    e->code[0] = '\0';
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -err;
 }

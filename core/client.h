@@ -45,6 +45,11 @@ typedef struct mesa_error {
     char message[512];
 } mesa_error_t;
 
+/* Fill e for a failure that is not an HTTP answer (status 0, no code) and
+ * return -err: `return mesa_error_set(e, EINVAL, "...%s", x);`. */
+int mesa_error_set(mesa_error_t *e, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* One request; path is below /v1 ("/acme/repos?limit=5"). headers: extra
  * "Name: value" lines, NULL-terminated (may be NULL). Returns 0 with any
  * HTTP status in *resp (free with mesa_resp_free), or a negative errno for

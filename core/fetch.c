@@ -20,11 +20,7 @@
 
 static int fail(mesa_error_t *e, int err, const char *what, const char *oid)
 {
-    e->err = err;
-    e->status = 0;
-    e->code[0] = '\0';
-    snprintf(e->message, sizeof e->message, "%s %s", what, oid);
-    return -err;
+    return mesa_error_set(e, err, "%s %s", what, oid);
 }
 
 static int put(mesa_blobcache_t *bc, const char *oid, const void *data, size_t len,

@@ -23,11 +23,7 @@
 
 static int fail(mesa_error_t *e, int err, const char *msg)
 {
-    e->err = err;
-    e->status = 0;
-    e->code[0] = '\0';
-    snprintf(e->message, sizeof e->message, "%s", msg);
-    return -err;
+    return mesa_error_set(e, err, "%s", msg);
 }
 
 /* Wait for the pusher to acknowledge everything journaled so far. */

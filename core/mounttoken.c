@@ -15,11 +15,7 @@
 
 static int fail(mesa_error_t *e, int err, const char *msg)
 {
-    e->err = err;
-    e->status = 0;
-    e->code[0] = '\0';
-    snprintf(e->message, sizeof e->message, "%s", msg);
-    return -err;
+    return mesa_error_set(e, err, "%s", msg);
 }
 
 int mesa_mount_token(mesa_client_t *client, const char *api_key, const mesa_mount_repo_t *repos,

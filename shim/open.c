@@ -166,28 +166,27 @@ static FILE *vfopen(const char *abs, const char *mode, shim_guard_t *g)
     return f;
 }
 
-SHIM_API FILE *fopen(const char *path, const char *mode)
+static FILE *do_fopen(const char *path, const char *mode,
+                      FILE *(*real)(const char *, const char *))
 {
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, path, abs, &g))
         return vfopen(abs, mode, &g);
-    FILE *f = REAL(fopen)(path, mode);
+    FILE *f = real(path, mode);
     if (f)
         forget(fileno(f));
     return f;
 }
 
+SHIM_API FILE *fopen(const char *path, const char *mode)
+{
+    return do_fopen(path, mode, REAL(fopen));
+}
+
 SHIM_API FILE *fopen64(const char *path, const char *mode)
 {
-    char abs[MESA_PATH_MAX];
-    shim_guard_t g;
-    if (shim_begin(AT_FDCWD, path, abs, &g))
-        return vfopen(abs, mode, &g);
-    FILE *f = REAL(fopen64)(path, mode);
-    if (f)
-        forget(fileno(f));
-    return f;
+    return do_fopen(path, mode, REAL(fopen64));
 }
 
 /* freopen of a mesa path: let core open it (copy-up, creation), then have

@@ -49,14 +49,12 @@ static int drain(mesa_error_t *e)
         rc = mesa_state_wait_acked(st, (uint64_t)sb.st_size, DRAIN_MS);
         mesa_state_close(st);
     }
-    if (rc < 0) {
-        e->err = -rc;
-        e->status = 0;
-        snprintf(e->message, sizeof e->message, "%s",
-                 rc == -ETIMEDOUT ? "writes of the mount are still pending (a file open for "
-                                    "writing, or the server unreachable); nothing switched"
-                                  : strerror(-rc));
-    }
+    if (rc < 0)
+        mesa_error_set(e, -rc, "%s",
+                       rc == -ETIMEDOUT ? "writes of the mount are still pending (a file open "
+                                          "for writing, or the server unreachable); nothing "
+                                          "switched"
+                                        : strerror(-rc));
     return rc;
 }
 
