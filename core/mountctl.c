@@ -42,7 +42,7 @@ static int drain(mesa_state_t *st, int jfd, int timeout_ms, mesa_error_t *e)
 /* A process holding a staging file of the mount open for writing (whose
  * close would come after the switch and belong to no epoch): its pid, or 0.
  * Found through /proc/<pid>/fd and fdinfo's flags. */
-pid_t mesa_mount_open_writer(const char *run)
+static pid_t open_writer(const char *run)
 {
     char staging[PATH_MAX];
     size_t sl = (size_t)snprintf(staging, sizeof staging, "%s/staging/", run);
@@ -78,6 +78,42 @@ pid_t mesa_mount_open_writer(const char *run)
     return found;
 }
 
+/* No process holds a file of the mount open for writing (checked before
+ * and after the wait: fail fast, and catch a writer that came meanwhile),
+ * and the pusher acknowledged everything journaled. */
+static int quiesce(const char *run, mesa_state_t *st, int jfd, int timeout_ms, mesa_error_t *e)
+{
+    pid_t w = open_writer(run);
+    int rc;
+    if (!w && (rc = drain(st, jfd, timeout_ms, e)) < 0)
+        return rc;
+    if (w || (w = open_writer(run)) != 0)
+        return mesa_error_set(e, EBUSY,
+                              "process %d has a file of the mount open for writing; close it "
+                              "first (nothing switched)",
+                              (int)w);
+    return 0;
+}
+
+int mesa_mount_drain(const char *run, int timeout_ms, mesa_error_t *e)
+{
+    char path[PATH_MAX];
+    mesa_state_t *st = NULL;
+    int rc, jfd;
+    snprintf(path, sizeof path, "%s/state", run);
+    if ((rc = mesa_state_open(path, &st)) < 0)
+        return fail(e, -rc, "cannot open the mount's state file");
+    snprintf(path, sizeof path, "%s/journal", run);
+    if ((jfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = fail(e, errno, "cannot read the mount's journal");
+    else
+        rc = quiesce(run, st, jfd, timeout_ms, e);
+    if (jfd >= 0)
+        close(jfd);
+    mesa_state_close(st);
+    return rc;
+}
+
 int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
                       const char *change, const char *commit, const char *bookmark,
                       int timeout_ms, mesa_error_t *e)
@@ -98,16 +134,8 @@ int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int 
         rc = fail(e, errno, "cannot lock the mount's journal");
         goto out;
     }
-    pid_t w = mesa_mount_open_writer(run); /* before and after the wait: fail fast */
-    if (!w && (rc = drain(st, jfd, timeout_ms, e)) < 0)
+    if ((rc = quiesce(run, st, jfd, timeout_ms, e)) < 0)
         goto out;
-    if (w || (w = mesa_mount_open_writer(run)) != 0) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "process %d has a file of the mount open for writing; "
-                                  "close it first (nothing switched)", (int)w);
-        rc = fail(e, EBUSY, msg);
-        goto out;
-    }
     mesa_tree_t *t = NULL;
     if ((rc = mesa_fetch_tree(c, cache, r.org, r.repo, commit, &t, e)) < 0)
         goto out;

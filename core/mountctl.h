@@ -9,11 +9,11 @@
 #include "client.h"
 #include "state.h"
 
-#include <sys/types.h>
-
-/* A process that holds a staging file of the mount at run open for
- * writing (its pid), or 0. */
-pid_t mesa_mount_open_writer(const char *run);
+/* What mesa_mount_switch waits for, without switching: -EBUSY while a
+ * process holds a file of the mount at run open for writing, else wait
+ * until every journaled write is acknowledged (-ETIMEDOUT after
+ * timeout_ms). 0 or -errno with e filled. */
+int mesa_mount_drain(const char *run, int timeout_ms, mesa_error_t *e);
 
 /* Switch slot of the mount at run to change/commit; bookmark becomes the
  * slot's bookmark ("" = pinned to the change). Under the mount's journal

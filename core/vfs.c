@@ -357,25 +357,16 @@ int vfs_blob(mesa_vfs_t *v, int slot, const char *oid, char *out, size_t outlen)
     mesa_client_t *c = vfs_client(v);
     if (!c)
         return -EIO;
-    enum { MAXB = 256 };
-    const char *oids[MAXB];
-    uint64_t sizes[MAXB];
-    sib_t s = {v, oids, sizes, 1, MAXB};
-    oids[0] = strdup(oid);
-    sizes[0] = 0;
+    const char *oids[1] = {oid};
     mesa_error_t e = {0};
-    int rc = mesa_fetch_blobs(c, v->bc, v->slot[slot].r.org, v->slot[slot].r.repo, oids, sizes, 1,
+    int rc = mesa_fetch_blobs(c, v->bc, v->slot[slot].r.org, v->slot[slot].r.repo, oids, NULL, 1,
                               &e);
-    (void)add_sibling;
-    for (size_t i = 0; i < s.n; i++)
-        free((char *)oids[i]);
     if (rc < 0)
         return vfs_api_error(v, rc, &e);
     return mesa_blobcache_lookup(v->bc, oid, out, outlen);
 }
 
-/* Fetch the missing small blobs of directory rel of slot in one batch. */
-static void prefetch_dir(mesa_vfs_t *v, int slot, const char *dir)
+void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir)
 {
     mesa_tree_t *t = vfs_tree(v, slot, 0);
     mesa_client_t *c = vfs_client(v);
@@ -433,11 +424,11 @@ out:
     free(n);
 }
 
-/* Collect .gitignore files: the tree's, and the overlay's new ones (found
- * by walking the overlay's directories would cost a listing per directory;
- * the tree plus the root and the directories of the path at hand cover
- * what builds do). */
-static void ig_build(mesa_vfs_t *v, int slot, const char *rel)
+/* The rules of the .gitignore files of the commit's tree (as the view
+ * has them now: local edits count) and of the root, even when new. A new
+ * .gitignore in a subdirectory is not looked for: that would cost a
+ * listing of every directory. */
+static void ig_build(mesa_vfs_t *v, int slot)
 {
     vslot_t *s = &v->slot[slot];
     s->ig = mesa_ignore_new();
@@ -457,7 +448,6 @@ static void ig_build(mesa_vfs_t *v, int slot, const char *rel)
     }
     if (!seen_root)
         ig_add_file(v, slot, ".gitignore");
-    (void)rel;
 }
 
 int vfs_ignored(mesa_vfs_t *v, int slot, const char *rel, int is_dir)
@@ -465,7 +455,7 @@ int vfs_ignored(mesa_vfs_t *v, int slot, const char *rel, int is_dir)
     if (v->push_ignored)
         return strcmp(rel, ".git") == 0 || strncmp(rel, ".git/", 5) == 0;
     if (!v->slot[slot].ig)
-        ig_build(v, slot, rel);
+        ig_build(v, slot);
     if (!v->slot[slot].ig)
         return 0;
     return mesa_ignore_match(v->slot[slot].ig, rel, is_dir);
@@ -479,6 +469,15 @@ static int find_slot(const mesa_vfs_t *v, const char *org, const char *repo)
         if (strcmp(v->slot[i].r.org, org) == 0 && strcmp(v->slot[i].r.repo, repo) == 0)
             return (int)i;
     return -1;
+}
+
+int vfs_slot_of(const mesa_vfs_t *v, const char *path, const char **rel)
+{
+    mesa_vpath_t vp;
+    if (mesa_path_split(v->prefix, path, &vp) != MESA_VP_REPO)
+        return -1;
+    *rel = vp.rel;
+    return find_slot(v, vp.org, vp.repo);
 }
 
 static int org_known(const mesa_vfs_t *v, const char *org)
@@ -738,10 +737,6 @@ out:
 
 /* ------------------------------------------------------------ stat */
 
-typedef struct cnt {
-    unsigned dirs;
-} cnt_t;
-
 static unsigned subdirs(mesa_vfs_t *v, const char *path)
 {
     mesa_dirent_t *d;
@@ -972,13 +967,6 @@ void mesa_vfs_list_free(mesa_dirent_t *d, size_t n)
     for (size_t i = 0; i < n; i++)
         free(d[i].name);
     free(d);
-}
-
-/* Exposed for vfs_ops.c: a whole directory's small blobs in one batch. */
-void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir);
-void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir)
-{
-    prefetch_dir(v, slot, dir);
 }
 
 /* ------------------------------------------------------------ ".." */

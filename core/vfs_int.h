@@ -62,6 +62,10 @@ mesa_tree_t *vfs_tree(mesa_vfs_t *v, int slot, int base);
 int vfs_ignored(mesa_vfs_t *v, int slot, const char *rel, int is_dir);
 /* The client (created on first use). NULL on failure. */
 mesa_client_t *vfs_client(mesa_vfs_t *v);
+/* The slot of a mount path inside a repo (*rel into path), or -1. */
+int vfs_slot_of(const mesa_vfs_t *v, const char *path, const char **rel);
+/* Fetch a directory's missing small blobs in one batch (best effort). */
+void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir);
 /* Make the blob present in the cache; its path in out. */
 int vfs_blob(mesa_vfs_t *v, int slot, const char *oid, char *out, size_t outlen);
 /* The staging path of id. */

@@ -21,8 +21,6 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-void vfs_prefetch_dir(mesa_vfs_t *v, int slot, const char *dir);
-
 /* A vnode on the heap (they are ~12 KB: too big for shim stacks). */
 static mesa_vnode_t *vn_new(void)
 {
@@ -72,6 +70,22 @@ static int parent_dir(mesa_vfs_t *v, const char *path, mesa_vnode_t *tmp)
     if (rc < 0)
         return rc == -EXDEV ? -ENOENT : rc;
     return S_ISDIR(tmp->mode) ? 0 : -ENOTDIR;
+}
+
+/* n->path (resolved) does not exist yet: its parent must be a directory
+ * of a mounted repo. Sets n->slot and n->rel; -EACCES outside a repo (or
+ * for the repo root itself). */
+static int new_entry(mesa_vfs_t *v, mesa_vnode_t *n)
+{
+    mesa_vnode_t *t = vn_new();
+    if (!t)
+        return -ENOMEM;
+    int rc = parent_dir(v, n->path, t);
+    free(t);
+    if (rc < 0)
+        return rc;
+    n->slot = vfs_slot_of(v, n->path, &n->rel);
+    return n->slot < 0 || !*n->rel ? -EACCES : 0;
 }
 
 /* mkdir -p of the local store's directory for slot/rel's parent. */
@@ -208,31 +222,16 @@ static int open_write(mesa_vfs_t *v, const char *path, mesa_vnode_t *n, int flag
         fd = stage(v, n, 1, flags, mode);
     } else if (rc != -ENOENT || !(flags & O_CREAT)) {
         fd = rc;
+    } else if ((fd = new_entry(v, n)) < 0 || (fd = writable(v, n)) < 0) {
+        /* a new file at n->path (the resolved path) cannot be made there */
+    } else if (vfs_ignored(v, n->slot, n->rel, 0)) {
+        char real[PATH_MAX];
+        fd = local_parent(v, n->slot, n->rel, real, sizeof real);
+        if (fd == 0 && (fd = open(real, flags & ~O_NOFOLLOW, mode)) < 0)
+            fd = -errno;
     } else {
-        /* a new file at n->path, the resolved path */
-        char p[MESA_PATH_MAX];
-        snprintf(p, sizeof p, "%s", n->path);
-        if ((fd = parent_dir(v, p, n)) < 0 || (fd = writable(v, n)) < 0)
-            goto out;
-        memset(n, 0, sizeof *n);
-        snprintf(n->path, sizeof n->path, "%s", p);
-        mesa_vpath_t vp;
-        mesa_path_split(v->prefix, n->path, &vp);
-        n->rel = vp.rel;
-        fd = -ENOENT;
-        for (size_t i = 0; i < v->nslots; i++)
-            if (strcmp(v->slot[i].r.org, vp.org) == 0 && strcmp(v->slot[i].r.repo, vp.repo) == 0)
-                n->slot = (int)i, fd = 0;
-        if (fd == 0 && vfs_ignored(v, n->slot, n->rel, 0)) {
-            char real[PATH_MAX];
-            fd = local_parent(v, n->slot, n->rel, real, sizeof real);
-            if (fd == 0 && (fd = open(real, flags & ~O_NOFOLLOW, mode)) < 0)
-                fd = -errno;
-        } else if (fd == 0) {
-            fd = stage(v, n, 0, flags, mode);
-        }
+        fd = stage(v, n, 0, flags, mode);
     }
-out:
     vfs_unlock(v);
     return fd;
 }
@@ -280,24 +279,8 @@ static int prep(mesa_vfs_t *v, const char *path, int follow, mesa_vnode_t *n, in
     *exists = rc == 0;
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    if (!*exists) {
-        mesa_vnode_t *t = vn_new();
-        if (!t)
-            return -ENOMEM;
-        rc = parent_dir(v, n->path, t);
-        free(t);
-        if (rc < 0)
-            return rc;
-        mesa_vpath_t vp;
-        mesa_path_split(v->prefix, n->path, &vp);
-        n->rel = vp.rel;
-        n->slot = -1;
-        for (size_t i = 0; i < v->nslots; i++)
-            if (strcmp(v->slot[i].r.org, vp.org) == 0 && strcmp(v->slot[i].r.repo, vp.repo) == 0)
-                n->slot = (int)i;
-        if (n->slot < 0 || !*n->rel)
-            return -EACCES;
-    }
+    if (!*exists && (rc = new_entry(v, n)) < 0)
+        return rc;
     return writable(v, n);
 }
 

@@ -139,6 +139,21 @@ SHIM_API int execv(const char *path, char *const argv[])
     return execve(path, argv, environ);
 }
 
+/* The next candidate of a PATH search: "<entry>/file" (just file for an
+ * empty entry) into full; *fits says whether it fit. Advances *p (NULL
+ * after the last entry); 0 when there is none left. */
+static int path_next(const char **p, const char *file, char *full, size_t len, int *fits)
+{
+    if (!*p)
+        return 0;
+    const char *s = *p, *end = strchrnul(s, ':');
+    int n = end == s ? snprintf(full, len, "%s", file)
+                     : snprintf(full, len, "%.*s/%s", (int)(end - s), s, file);
+    *fits = n > 0 && (size_t)n < len;
+    *p = *end ? end + 1 : NULL;
+    return 1;
+}
+
 /* execve, and for a file the kernel cannot run (no "#!"): /bin/sh file. */
 static int exec_or_sh(const char *path, char *const argv[], char *const envp[])
 {
@@ -172,22 +187,17 @@ SHIM_API int execvpe(const char *file, char *const argv[], char *const envp[])
     int eacces = 0;
     if (!path)
         path = "/bin:/usr/bin";
-    for (const char *p = path;; p++) {
-        const char *end = strchrnul(p, ':');
-        char full[PATH_MAX];
-        int n = end == p ? snprintf(full, sizeof full, "%s", file)
-                         : snprintf(full, sizeof full, "%.*s/%s", (int)(end - p), p, file);
-        if (n > 0 && (size_t)n < sizeof full) {
-            exec_or_sh(full, argv, envp);
-            if (errno == EACCES)
-                eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
-                     errno != ETIMEDOUT)
-                return -1;
-        }
-        if (!*end)
-            break;
-        p = end;
+    char full[PATH_MAX];
+    int fits;
+    for (const char *p = path; path_next(&p, file, full, sizeof full, &fits);) {
+        if (!fits)
+            continue;
+        exec_or_sh(full, argv, envp);
+        if (errno == EACCES)
+            eacces = 1;
+        else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+                 errno != ETIMEDOUT)
+            return -1;
     }
     errno = eacces ? EACCES : ENOENT;
     return -1;
@@ -260,16 +270,12 @@ SHIM_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_ac
 /* Is any PATH entry in the mount (then the search is ours)? */
 static int path_in_mount(const char *path)
 {
-    for (const char *p = path;; p++) {
-        const char *end = strchrnul(p, ':');
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%.*s", (int)(end - p), p);
-        if (shim_maybe(AT_FDCWD, *dir ? dir : "."))
+    char dir[PATH_MAX];
+    int fits;
+    for (const char *p = path; path_next(&p, ".", dir, sizeof dir, &fits);)
+        if (fits && shim_maybe(AT_FDCWD, dir))
             return 1;
-        if (!*end)
-            return 0;
-        p = end;
-    }
+    return 0;
 }
 
 SHIM_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
@@ -293,21 +299,15 @@ SHIM_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_a
         shim_free_env(env);
         return rc;
     }
-    int eacces = 0;
-    for (const char *p = path;; p++) {
-        const char *end = strchrnul(p, ':');
-        char full[PATH_MAX];
-        int n = end == p ? snprintf(full, sizeof full, "%s", file)
-                         : snprintf(full, sizeof full, "%.*s/%s", (int)(end - p), p, file);
+    int eacces = 0, fits;
+    char full[PATH_MAX];
+    for (const char *p = path; path_next(&p, file, full, sizeof full, &fits);) {
         struct stat st;
-        if (n > 0 && (size_t)n < sizeof full && stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (fits && stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
             if (access(full, X_OK) == 0)
                 return posix_spawn(pid, full, fa, attr, argv, envp);
             eacces = 1;
         }
-        if (!*end)
-            break;
-        p = end;
     }
     return eacces ? EACCES : ENOENT;
 }

@@ -17,18 +17,6 @@
 
 #define SYNC_TIMEOUT_MS 60000
 
-/* Run fn under the lock when the table is not empty. */
-#define WITH_TABLE(stmt)                                                                           \
-    do {                                                                                           \
-        if (shim_state == SHIM_ON && !shim_busy && !mesa_fdtab_empty()) {                          \
-            shim_guard_t g_;                                                                       \
-            if (shim_lock(&g_) == 0) {                                                             \
-                stmt;                                                                              \
-                shim_unlock(&g_);                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    } while (0)
-
 SHIM_API int close(int fd)
 {
     WITH_TABLE(mesa_fdtab_del(fd));

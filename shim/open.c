@@ -26,13 +26,8 @@ static int vopen(const char *abs, int flags, mode_t mode, shim_guard_t *g)
 /* The real side: a reused number must not keep a stale entry. */
 static int forget(int fd)
 {
-    if (fd >= 0 && shim_state == SHIM_ON && !shim_busy && !mesa_fdtab_empty()) {
-        shim_guard_t g;
-        if (shim_lock(&g) == 0) {
-            mesa_fdtab_del(fd);
-            shim_unlock(&g);
-        }
-    }
+    if (fd >= 0)
+        WITH_TABLE(mesa_fdtab_del(fd));
     return fd;
 }
 

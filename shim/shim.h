@@ -73,6 +73,19 @@ long shim_end(long rc, shim_guard_t *g);
 /* For descriptors: 1 with the lock held and *e set if fd is a mesa one. */
 int shim_begin_fd(int fd, const mesa_fdent_t **e, shim_guard_t *g);
 
+/* Run stmt on the descriptor table under the lock, when there is a table
+ * (the bookkeeping of close, dup and friends). */
+#define WITH_TABLE(stmt)                                                                           \
+    do {                                                                                           \
+        if (shim_state == SHIM_ON && !shim_busy && !mesa_fdtab_empty()) {                          \
+            shim_guard_t g_;                                                                       \
+            if (shim_lock(&g_) == 0) {                                                             \
+                stmt;                                                                              \
+                shim_unlock(&g_);                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* Register a descriptor that core opened for a mount path. */
 void shim_track(int fd, const char *abs, int is_dir);
 

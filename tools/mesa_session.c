@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define DRAIN_MS 60000
 
@@ -33,29 +32,6 @@ int mesa_session_slot(mesa_ctx_t *ctx, const char *repo, mesa_state_repo_t *r)
         mesa_state_get(st, (size_t)slot, r);
     mesa_state_close(st);
     return slot;
-}
-
-/* Wait until the pusher has sent what is journaled, before a new change is
- * made on top of the current one. */
-static int drain(mesa_error_t *e)
-{
-    char path[PATH_MAX];
-    struct stat sb;
-    mesa_state_t *st = NULL;
-    snprintf(path, sizeof path, "%s/journal", getenv("MESA_MOUNT"));
-    int rc = stat(path, &sb) < 0 ? -errno : 0;
-    snprintf(path, sizeof path, "%s/state", getenv("MESA_MOUNT"));
-    if (rc == 0 && (rc = mesa_state_open(path, &st)) == 0) {
-        rc = mesa_state_wait_acked(st, (uint64_t)sb.st_size, DRAIN_MS);
-        mesa_state_close(st);
-    }
-    if (rc < 0)
-        mesa_error_set(e, -rc, "%s",
-                       rc == -ETIMEDOUT ? "writes of the mount are still pending (a file open "
-                                          "for writing, or the server unreachable); nothing "
-                                          "switched"
-                                        : strerror(-rc));
-    return rc;
 }
 
 static int switch_to(mesa_ctx_t *ctx, const char *what, int slot, const char *change,
@@ -102,13 +78,8 @@ int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int 
                    EXIT_OK;
         return switch_to(ctx, "change edit", slot, change, commit, bookmark);
     }
-    pid_t w = mesa_mount_open_writer(getenv("MESA_MOUNT"));
-    if (w) {
-        fprintf(stderr, "mesa change new: process %d has a file of the mount open for "
-                        "writing; close it first (nothing switched)\n", (int)w);
-        return EXIT_FAIL;
-    }
-    if (drain(&e) < 0)
+    /* the writes so far go to the old change, before one is made on top */
+    if (mesa_mount_drain(getenv("MESA_MOUNT"), DRAIN_MS, &e) < 0)
         return mesa_fail("change new", &e);
     if (mesa_call(ctx, "POST",
                   json_pack("{s:s, s:s}", "base_change_id", change, "message",
