@@ -556,8 +556,9 @@ static int tree_link_target(mesa_vfs_t *v, int slot, mesa_vnode_t *n)
 static int local_at(mesa_vfs_t *v, int slot, const char *rel, mesa_vnode_t *n)
 {
     struct stat st;
+    /* A path too long for the local store cannot be in it. */
     if (vfs_local_path(v, slot, rel, n->real, sizeof n->real) < 0)
-        return -ENAMETOOLONG;
+        return -ENOENT;
     if (lstat(n->real, &st) < 0)
         return -ENOENT;
     n->where = MESA_VW_LOCAL;

@@ -176,7 +176,7 @@ int shim_classify(int dirfd, const char *path, char *abs)
         return 0; /* AT_EMPTY_PATH cases are the callers' */
     rc = mesa_vfs_normalize(shim_vfs, cwd, path, abs, MESA_PATH_MAX);
     if (rc < 0)
-        return cwd == base || cwd == shim_vcwd ? rc : 0;
+        return cwd == base || cwd == shim_vcwd || (path[0] == '/' && has_prefix(path)) ? rc : 0;
     /* "/mesa/.." names a real directory through a mount one: core answers
      * it from the real side (-EXDEV inside core) */
     return mesa_path_under(shim_prefix, abs) || (path[0] == '/' && has_prefix(path));

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -351,6 +352,47 @@ SHIM_API int fstatfs(int fd, struct statfs *s)
 SHIM_API int fstatfs64(int fd, struct statfs64 *s)
 {
     return fstatfs(fd, (struct statfs *)s);
+}
+
+/* glibc's statvfs calls the kernel's statfs without the PLT (df uses it):
+ * wrapped on its own, answering for the same stand-in as statfs. */
+static int vstatvfs(struct statvfs *s)
+{
+    int rc = REAL(statvfs)(mesa_vfs_run(shim_vfs), s) < 0 ? -errno : 0;
+    if (rc == 0)
+        s->f_namemax = MESA_NAME_MAX;
+    return rc;
+}
+
+SHIM_API int statvfs(const char *p, struct statvfs *s)
+{
+    char abs[MESA_PATH_MAX];
+    shim_guard_t g;
+    if (shim_begin(AT_FDCWD, p, abs, &g)) {
+        struct stat st;
+        int rc = vstat(abs, 1, &st);
+        return (int)shim_end(rc < 0 ? rc : vstatvfs(s), &g);
+    }
+    return REAL(statvfs)(p, s);
+}
+
+SHIM_API int statvfs64(const char *p, struct statvfs64 *s)
+{
+    return statvfs(p, (struct statvfs *)s);
+}
+
+SHIM_API int fstatvfs(int fd, struct statvfs *s)
+{
+    const mesa_fdent_t *e;
+    shim_guard_t g;
+    if (shim_begin_fd(fd, &e, &g))
+        return (int)shim_end(vstatvfs(s), &g);
+    return REAL(fstatvfs)(fd, s);
+}
+
+SHIM_API int fstatvfs64(int fd, struct statvfs64 *s)
+{
+    return fstatvfs(fd, (struct statvfs *)s);
 }
 
 SHIM_API long pathconf(const char *p, int name)
