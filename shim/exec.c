@@ -257,9 +257,12 @@ SHIM_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_ac
 {
     if (!shim_on())
         return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+    int rc = shim_spawn_fa_error(fa);
+    if (rc)
+        return rc;
     plan_t pl;
     char arg[256];
-    int rc = plan(path, argv, envp, &pl, arg, sizeof arg);
+    rc = plan(path, argv, envp, &pl, arg, sizeof arg);
     if (rc < 0)
         return -rc;
     rc = REAL(posix_spawn)(pid, pl.real, fa, attr, pl.argv, pl.envp);
@@ -283,6 +286,9 @@ SHIM_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_a
 {
     if (!shim_on())
         return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+    int err = shim_spawn_fa_error(fa);
+    if (err)
+        return err;
     const char *path = getenv("PATH");
     if (!path)
         path = "/bin:/usr/bin";

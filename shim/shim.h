@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -93,6 +94,9 @@ void shim_track(int fd, const char *abs, int is_dir);
  * (LD_PRELOAD, MESA_*, MESA_FDS). malloc'd array of malloc'd strings. */
 char **shim_exec_env(char *const envp[]);
 void shim_free_env(char **env);
+/* shim/spawnfa.c: the errno of a file action on a mesa path that failed
+ * when it was added (posix_spawn* returns it), or 0. */
+int shim_spawn_fa_error(const posix_spawn_file_actions_t *fa);
 
 /* Choose what vfork runs: fork in a mount, the real vfork otherwise. */
 void shim_vfork_setup(int in_mount);

@@ -216,3 +216,69 @@ EOF
     run -0 --separate-stderr in_repo ev-int 'ls'
     assert_output "Makefile"
 }
+
+# ------------------------------------------------------------ posix_spawn
+
+@test "posix_spawn file actions on mount paths: addchdir_np, addopen in and out, errors from the spawn" {
+    tree_repo ev-spawn
+    cat >"$T/sp.c" <<'EOF2'
+/* sp DIR IN OUT: posix_spawnp "sh -c 'pwd; cat'" in DIR ("-": none),
+ * stdin opened from IN, stdout to OUT (O_CREAT|O_TRUNC) */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+    posix_spawn_file_actions_t fa;
+    char *av[] = {"sh", "-c", "pwd; cat", NULL};
+    pid_t pid;
+    int st, rc;
+    (void)argc;
+    posix_spawn_file_actions_init(&fa);
+    if (strcmp(argv[1], "-"))
+        posix_spawn_file_actions_addchdir_np(&fa, argv[1]);
+    posix_spawn_file_actions_addopen(&fa, 0, argv[2], O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    rc = posix_spawnp(&pid, "sh", &fa, NULL, av, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc) {
+        printf("spawn: %s\n", strerror(rc));
+        return 1;
+    }
+    waitpid(pid, &st, 0);
+    return WEXITSTATUS(st);
+}
+EOF2
+    cc -o "$T/sp" "$T/sp.c"
+    # relative paths after the chdir action are relative to its directory
+    run -0 --separate-stderr in_repo ev-spawn "$T/sp src/sub deep/c.txt out.txt && cat src/sub/out.txt && $T/sp - a.txt $T/native.txt && cat $T/native.txt && $T/sp /tmp /mesa/acme/ev-spawn/src/sub/b.txt $T/tmp.txt && cat $T/tmp.txt"
+    assert_output "/mesa/acme/ev-spawn/src/sub
+sea
+/mesa/acme/ev-spawn
+hello
+/tmp
+bee"
+    server_is ev-spawn src/sub/out.txt $'/mesa/acme/ev-spawn/src/sub\nsea\n'
+    run -1 --separate-stderr in_repo ev-spawn "$T/sp nothing a.txt x"
+    assert_output "spawn: No such file or directory"
+    run -1 --separate-stderr in_repo ev-spawn "$T/sp a.txt a.txt x"
+    assert_output "spawn: Not a directory"
+    run -1 --separate-stderr in_repo ev-spawn "$T/sp src nothing x"
+    assert_output "spawn: No such file or directory"
+    run -1 --separate-stderr mr --repo ev-spawn --read-only -- "$T/sp" - a.txt out2.txt
+    assert_output "spawn: Read-only file system"
+    # python's os.posix_spawn hands its file actions to the same calls
+    run -0 --separate-stderr in_repo ev-spawn "python3 -c '
+import os
+fa = [(os.POSIX_SPAWN_OPEN, 0, \"src/sub/b.txt\", os.O_RDONLY, 0),
+      (os.POSIX_SPAWN_OPEN, 1, \"py.txt\", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
+pid = os.posix_spawn(\"/bin/cat\", [\"cat\"], os.environ, file_actions=fa)
+print(os.waitpid(pid, 0)[1], open(\"py.txt\").read().strip())
+'"
+    assert_output "0 bee"
+    server_is ev-spawn py.txt $'bee\n'
+}
