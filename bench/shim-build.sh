@@ -36,6 +36,11 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-5} MODULES=120 JOBS=2 OUT=""
 VARIANTS=(native preload mount-warm mount-cold native-noop mount-noop)
 
+PROG=shim-build
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
+
 usage() {
     cat <<'EOF'
 usage: bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
@@ -44,17 +49,9 @@ usage: bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
   -m MODULES  modules of the generated project (default 120; 1..999)
   -j JOBS     make -j JOBS (default 2; 1..64)
   -o DIR      results directory (default $TMPDIR/shim-build-<date>/)
-environment: MESA_BUILD = the build directory (default: the first of ./build,
-  ., ./_build under the repository top that has tools/mesarun); MESAD, MESA,
-  MESARUN, MESA_SHIM override single files. Nothing is built: use an
-  optimised build, not the sanitizer build of tests/run-all.
-Needs: python3, make, gcc, ar, jq.
 EOF
-}
-
-die() {
-    echo "shim-build: $*" >&2
-    exit 2
+    bench_usage_env
+    echo "Needs: python3, make, gcc, ar, jq."
 }
 
 while getopts n:m:j:o:h opt; do
@@ -79,38 +76,12 @@ shift $((OPTIND - 1))
     exit 2
 }
 
-int_in() { # VALUE MIN MAX NAME
-    if ! [[ $1 =~ ^[0-9]+$ ]] || [ "$1" -lt "$2" ] || [ "$1" -gt "$3" ]; then
-        die "$4 must be an integer in $2..$3 (got '$1')"
-    fi
-}
 int_in "$ROUNDS" 1 50 "-n"
 int_in "$MODULES" 1 999 "-m"
 int_in "$JOBS" 1 64 "-j"
 
-for tool in python3 make gcc ar jq timeout; do
-    command -v "$tool" >/dev/null || die "needs '$tool'"
-done
-
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${MESA_BUILD:-}" ]; then
-    for b in "$TOP/build" "$TOP" "$TOP/_build"; do
-        if [ -x "$b/tools/mesarun" ]; then
-            MESA_BUILD=$b
-            break
-        fi
-    done
-    [ -n "${MESA_BUILD:-}" ] || die "no build found (tried ./build, ., ./_build); set MESA_BUILD=dir"
-fi
-MESAD=${MESAD:-$MESA_BUILD/server/mesad}
-MESA=${MESA:-$MESA_BUILD/tools/mesa}
-MESARUN=${MESARUN:-$MESA_BUILD/tools/mesarun}
-MESA_SHIM=${MESA_SHIM:-$MESA_BUILD/shim/.libs/libmesafs_preload.so}
-for f in "$MESAD" "$MESA" "$MESARUN"; do
-    if ! [ -x "$f" ] || ! [ -f "$f" ]; then die "$f is not an executable file"; fi
-done
-[ -f "$MESA_SHIM" ] || die "no preload library at $MESA_SHIM (set MESA_SHIM=path)"
-export MESA_SHIM # mesarun honours it (an uninstalled build)
+bench_need python3 make gcc ar jq timeout
+bench_find_build "$TOP"
 GEN=$TOP/tests/shim/gen-project.py
 [ -f "$GEN" ] || die "no $GEN"
 
@@ -123,27 +94,10 @@ RESULTS=$OUT/results.tsv
 LOG=$OUT/mesad.log
 : >"$LOG"
 START=$SECONDS
-PID="" FAILED=0
-FAILURES=()
 export LC_ALL=C # EPOCHREALTIME with a '.', sort order
 
-fail() {
-    FAILED=1
-    FAILURES+=("$*")
-    echo "!! $*" >&2
-}
-
 cleanup() {
-    if [ -n "$PID" ]; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$PID" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -KILL "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-        PID=""
-    fi
+    bench_stop_mesad
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -152,21 +106,9 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- setup
 
-INIT=$("$MESAD" init --data "$WORK/data" --org acme --json) || die "mesad init failed"
-KEY=$(jq -r .api_key <<<"$INIT")
-SOCK=$WORK/mesad.sock
-"$MESAD" serve --data "$WORK/data" --listen "unix:$SOCK" --ready-file "$WORK/ready" >>"$LOG" 2>&1 &
-PID=$!
-for _ in $(seq 1 200); do
-    [ -s "$WORK/ready" ] && break
-    kill -0 "$PID" 2>/dev/null || die "mesad exited before it was ready (log: $LOG)"
-    sleep 0.05
-done
-[ -s "$WORK/ready" ] || die "mesad not ready after 10 s (log: $LOG)"
-# Only mesa and mesarun get the credentials: the native variants run with the
-# caller's environment minus any MESA_* variable.
-unset MESA_URL MESA_API_KEY MESA_ACCESS_TOKEN MESA_ORG MESA_PREFIX MESA_MOUNT
-MENV=(env MESA_URL="unix:$SOCK" MESA_API_KEY="$KEY" MESA_ORG=acme)
+# Only mesa and mesarun get the credentials (MENV): the native variants run
+# with the caller's environment minus any MESA_* variable.
+bench_start_mesad "$WORK" "$LOG"
 
 python3 "$GEN" "$WORK/src" --modules "$MODULES" --seed 1 || die "gen-project.py failed"
 make -C "$WORK/src" gen/table.c >/dev/null || die "generating gen/table.c failed"
@@ -203,12 +145,9 @@ printf 'variant\tround\tseconds\tnote\n' >"$RESULTS"
 
 # timed VARIANT ROUND LOGFILE CMD... -> appends to RESULTS; SECS for the caller
 timed() {
-    local v=$1 r=$2 log=$3 t0 t1 rc=0
+    local v=$1 r=$2 log=$3 rc=0
     shift 3
-    t0=$EPOCHREALTIME
-    "$@" >"$log" 2>&1 || rc=$?
-    t1=$EPOCHREALTIME
-    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+    bench_time "$log" "$@" || rc=$?
     if [ "$rc" -ne 0 ]; then
         fail "$v round $r: exit status $rc (log: $log)"
         printf '%s\t%s\t\texit %s\n' "$v" "$r" "$rc" >>"$RESULTS"
@@ -282,22 +221,15 @@ done
 
 # ---------------------------------------------------------------- report
 
-median() { # numbers on stdin -> median (empty when none)
-    sort -g | awk '{v[NR] = $1} END {
-        if (NR == 0) exit
-        if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 col() { # VARIANT -> the seconds of its good runs
     awk -F'\t' -v v="$1" 'NR > 1 && $1 == v && $3 != "" {print $3}' "$RESULTS"
 }
 
-CPU=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-VERSION=$("$MESARUN" --version 2>/dev/null | head -1) || VERSION="mesarun (unknown version)"
 declare -A MED=()
 for v in "${VARIANTS[@]}"; do MED[$v]=$(col "$v" | median); done
 ELAPSED=$((SECONDS - START))
 {
-    echo "**$VERSION** on $(nproc) CPU ($CPU), $(uname -sr); $(date -u '+%F %H:%M UTC');" \
+    echo "$(bench_machine)" \
         "generated project: $MODULES modules, make -j$JOBS; median of $ROUNDS rounds, round-robin;" \
         "total run time ${ELAPSED} s"
     echo
