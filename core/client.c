@@ -373,8 +373,7 @@ out:
     return rc;
 }
 
-/* Fill e from an error response's JSON body. */
-static int fail_from(const mesa_resp_t *r, mesa_error_t *e)
+int mesa_client_error_from(const mesa_resp_t *r, mesa_error_t *e)
 {
     json_t *v = json_loadb(r->body, r->len, 0, NULL);
     json_t *err = json_object_get(v, "error");
@@ -406,7 +405,7 @@ int mesa_client_json(mesa_client_t *c, const char *method, const char *path, jso
     if (rc < 0)
         return rc;
     if (r.status < 200 || r.status >= 300) {
-        rc = fail_from(&r, e);
+        rc = mesa_client_error_from(&r, e);
     } else if (r.len) {
         json_error_t je;
         *out = json_loadb(r.body, r.len, 0, &je);

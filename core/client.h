@@ -59,6 +59,10 @@ int mesa_client_request(mesa_client_t *c, const char *method, const char *path,
                         const char *const *headers, const void *body, size_t len,
                         mesa_resp_t *resp, mesa_error_t *e);
 
+/* Fill e (err, status, code, message) from an error response r whose body
+ * is the API's {"error":{"code","message"}}. Returns -err. */
+int mesa_client_error_from(const mesa_resp_t *r, mesa_error_t *e);
+
 /* A JSON call: body (borrowed, may be NULL) sent as JSON. On 2xx returns 0
  * and *out (new reference, NULL for an empty body); otherwise a negative
  * errno mapped from status and error code, with e filled. */

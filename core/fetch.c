@@ -101,7 +101,7 @@ int mesa_fetch_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, co
         if (mesa_blobcache_lookup(bc, oids[i], path, sizeof path) == 0)
             continue;
         uint64_t size = sizes ? sizes[i] : 0;
-        if (size > SINGLE_OVER) {
+        if (size > SINGLE_OVER || n == 1) { /* one blob: raw bytes, no base64 in JSON */
             rc = fetch_one(c, bc, org, repo, oids[i], e);
             continue;
         }

@@ -13,8 +13,8 @@
 
 /* Make every blob of oids[0..n) present in the cache: the ones missing go
  * up to 1000 per POST .../blobs/batch while their known sizes (sizes may be
- * NULL) add up to at most 8 MiB; blobs over 1 MiB are fetched one by one
- * with GET .../blobs/{oid}. Every blob is verified against its id before it
+ * NULL) add up to at most 8 MiB; blobs over 1 MiB, and a single blob
+ * asked for alone (its size unknown), are fetched with GET .../blobs/{oid}. Every blob is verified against its id before it
  * is published. 0, or a negative errno with e filled (-ENOENT: the server
  * does not have one of them). */
 int mesa_fetch_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, const char *repo,

@@ -223,9 +223,11 @@ static int add_file(import_t *im, const char *rel, const char *abs, const struct
     json_t *v = json_loadb(r.body, r.len, 0, NULL);
     const char *oid = json_string_value(json_object_get(v, "oid"));
     if (r.status != 201 || !oid) {
-        im->e.status = r.status;
+        char why[sizeof im->e.message];
+        mesa_client_error_from(&r, &im->e);
+        snprintf(why, sizeof why, "%s", im->e.message);
         snprintf(im->e.message, sizeof im->e.message, "blob upload of %.200s failed: %.200s", rel,
-                 r.body);
+                 why);
         json_decref(v);
         mesa_resp_free(&r);
         return -1;

@@ -412,6 +412,23 @@ d/e/f.txt file 100644"
     [ "$(jq -r .change_id <<<"$output")" = "$(bookmark_change imp-json main)" ]
 }
 
+@test "repo import of a file over the server's body limit fails with the server's message and code" {
+    local d=$BATS_TEST_TMPDIR/small src=$BATS_TEST_TMPDIR/src
+    mkdir -p "$src"
+    head -c 10000 /dev/zero >"$src/big.bin"
+    local init key
+    init=$("$MESAD" init --data "$d" --org small --json)
+    key=$(jq -r .api_key <<<"$init")
+    "$MESAD" serve --data "$d" --listen "unix:$d/s.sock" --max-body 4096 --ready-file "$d/ready" >"$d/log" 2>&1 &
+    local pid=$! i
+    for i in $(seq 1 100); do [ -s "$d/ready" ] && break; sleep 0.05; done
+    MESA_URL=unix:$d/s.sock MESA_API_KEY=$key MESA_ORG=small run -1 --separate-stderr "$MESA" repo import imp-big "$src"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    assert_output ""
+    [ "$stderr" = "mesa: repo import (the bookmark did not move): blob upload of big.bin failed: request body exceeds 4096 bytes (HTTP 413, PAYLOAD_TOO_LARGE)" ]
+}
+
 @test "repo import keeps the executable bit, symlinks and empty directories" {
     local src=$BATS_TEST_TMPDIR/src
     mkdir -p "$src/bin" "$src/empty" "$src/outer/inner"
