@@ -35,6 +35,13 @@ int mesa_blobcache_lookup(mesa_blobcache_t *c, const char *oid, char *out, size_
 int mesa_blobcache_put(mesa_blobcache_t *c, const char *oid, const void *data, size_t len,
                        char *out, size_t outlen);
 
+/* put for n blobs at once (a batch answer): each checked as in put; the
+ * new ones written without fsync, made durable together by one syncfs of
+ * the cache's filesystem, then renamed into place. 0, or the first error
+ * (then none of the new ones is published). */
+int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oids,
+                            const void *const *data, const size_t *lens);
+
 /* Evict least recently used blobs until the cache holds at most target
  * bytes (target > cap is clamped to the cap). *freed (may be NULL) gets the
  * bytes removed. 0 or -errno. */

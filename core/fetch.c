@@ -47,6 +47,40 @@ static int fetch_one(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, co
     return rc;
 }
 
+/* Cache the blobs of a batch answer together (one sync). 0 or -errno. */
+static int put_answer(mesa_blobcache_t *bc, json_t *blobs, mesa_error_t *e)
+{
+    size_t n = json_array_size(blobs), i, k = 0;
+    const char **oids = calloc(n ? n : 1, sizeof *oids);
+    unsigned char **data = calloc(n ? n : 1, sizeof *data);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    int rc = oids && data && lens ? 0 : fail(e, ENOMEM, "out of memory caching", "blobs");
+    json_t *b;
+    json_array_foreach(blobs, i, b)
+    {
+        const char *oid = json_string_value(json_object_get(b, "oid"));
+        const char *content = json_string_value(json_object_get(b, "content"));
+        if (rc < 0)
+            break;
+        if (!oid || !content || mesa_b64_decode(content, strlen(content), &data[k], &lens[k]) < 0) {
+            rc = fail(e, EIO, "malformed batch answer for", oid ? oid : "?");
+            break;
+        }
+        oids[k++] = oid;
+    }
+    if (rc == 0 && k) {
+        rc = mesa_blobcache_put_many(bc, k, oids, (const void *const *)data, lens);
+        if (rc < 0)
+            rc = fail(e, -rc, "cannot cache blob", rc == -EBADMSG ? "(bad content)" : oids[0]);
+    }
+    for (i = 0; data && i < k; i++)
+        free(data[i]);
+    free(oids);
+    free(data);
+    free(lens);
+    return rc;
+}
+
 /* One POST .../blobs/batch for oids[0..n). */
 static int fetch_batch(mesa_client_t *c, mesa_blobcache_t *bc, const char *org,
                        const char *repo, const char *const *oids, size_t n, mesa_error_t *e)
@@ -61,24 +95,10 @@ static int fetch_batch(mesa_client_t *c, mesa_blobcache_t *bc, const char *org,
     json_decref(body);
     if (rc < 0)
         return rc;
+    rc = put_answer(bc, json_object_get(v, "blobs"), e);
+    /* the server leaves out what it does not have, or what did not fit */
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(v, "blobs"), i, b)
-    {
-        const char *oid = json_string_value(json_object_get(b, "oid"));
-        const char *content = json_string_value(json_object_get(b, "content"));
-        unsigned char *data = NULL;
-        size_t len = 0;
-        if (!oid || !content || mesa_b64_decode(content, strlen(content), &data, &len) < 0) {
-            rc = fail(e, EIO, "malformed batch answer for", oid ? oid : "?");
-            break;
-        }
-        rc = put(bc, oid, data, len, e);
-        free(data);
-        if (rc < 0)
-            break;
-    }
-    /* the server leaves out what it does not have, or what did not fit */
     json_array_foreach(json_object_get(v, "missing"), i, b)
     {
         if (rc == 0 && json_is_string(b))

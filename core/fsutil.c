@@ -48,12 +48,11 @@ int mesa_mkdirs(const char *path, mode_t mode)
     return 0;
 }
 
-int mesa_publish(const char *tmpdir, const char *tag, const void *data, size_t len, mode_t mode,
-                 const char *dst)
+int mesa_stage_file(const char *tmpdir, const char *tag, const void *data, size_t len,
+                    mode_t mode, int sync, char *tmp)
 {
-    char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s/%s.%ld.XXXXXX", tmpdir, tag, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
+    int n = snprintf(tmp, PATH_MAX, "%s/%s.%ld.XXXXXX", tmpdir, tag, (long)getpid());
+    if (n < 0 || n >= PATH_MAX)
         return -ENAMETOOLONG;
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
@@ -61,13 +60,23 @@ int mesa_publish(const char *tmpdir, const char *tag, const void *data, size_t l
     int rc = mesa_write_all(fd, data, len);
     if (rc == 0 && fchmod(fd, mode) != 0)
         rc = -errno;
-    while (rc == 0 && fsync(fd) != 0)
+    while (rc == 0 && sync && fsync(fd) != 0)
         rc = errno == EINTR ? 0 : -errno;
     if (close(fd) != 0 && errno != EINTR && rc == 0) /* EINTR still closed it */
         rc = -errno;
-    if (rc == 0 && rename(tmp, dst) != 0)
-        rc = -errno;
     if (rc < 0)
         unlink(tmp);
+    return rc;
+}
+
+int mesa_publish(const char *tmpdir, const char *tag, const void *data, size_t len, mode_t mode,
+                 const char *dst)
+{
+    char tmp[PATH_MAX];
+    int rc = mesa_stage_file(tmpdir, tag, data, len, mode, 1, tmp);
+    if (rc == 0 && rename(tmp, dst) != 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
     return rc;
 }

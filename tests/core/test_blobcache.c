@@ -143,6 +143,43 @@ static void test_roundtrip(void)
     ctest_rmtree(dir);
 }
 
+/* put_many: a batch answer published together; a bad blob publishes none */
+static void test_put_many(void)
+{
+    char *dir = ctest_tmpdir("blobcache"), oid[3][41], look[PATH_MAX];
+    const char *oids[3] = {oid[0], oid[1], oid[2]};
+    const void *data[3] = {"one\n", "two\n", "three\n"};
+    size_t lens[3] = {4, 4, 6};
+    mesa_blobcache_t *c = NULL;
+
+    CHECK_EQ_INT(mesa_blobcache_open(dir, 1 << 20, &c), 0, "open a new cache");
+    for (int i = 0; i < 3; i++)
+        mesa_blob_oid(data[i], lens[i], oid[i]);
+    CHECK_EQ_INT(mesa_blobcache_put_many(c, 0, NULL, NULL, NULL), 0, "put_many of nothing");
+    CHECK_EQ_INT(mesa_blobcache_put_many(c, 2, oids + 1, data + 1, lens + 1), 0,
+                 "put_many of two blobs");
+    CHECK_EQ_INT(mesa_blobcache_put_many(c, 3, oids, data, lens), 0,
+                 "put_many with two of three already cached");
+    int all = 1;
+    for (int i = 0; i < 3; i++)
+        all &= mesa_blobcache_lookup(c, oid[i], look, sizeof look) == 0;
+    CHECK(all, "every blob of the batches is cached");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "tmp/ is empty after put_many");
+
+    char fresh[41];
+    const void *bad_data[2] = {"four\n", "fivE\n"};
+    mesa_blob_oid("four\n", 5, fresh);
+    const char *bad_oids[2] = {fresh, oid[0]}; /* the second does not match its bytes */
+    size_t bad_lens[2] = {5, 5};
+    CHECK_EQ_INT(mesa_blobcache_put_many(c, 2, bad_oids, bad_data, bad_lens), -EBADMSG,
+                 "put_many with a blob that does not hash to its id is EBADMSG");
+    CHECK_EQ_INT(mesa_blobcache_lookup(c, fresh, look, sizeof look), -ENOENT,
+                 "then no new blob of that batch is published");
+    CHECK_EQ_INT(ctest_count_files(dir, "tmp"), 0, "and nothing is left in tmp/");
+    mesa_blobcache_close(c);
+    ctest_rmtree(dir);
+}
+
 static void test_refusals(void)
 {
     static const char *const bad[] = {
@@ -404,6 +441,7 @@ int main(void)
 {
     test_oid();
     test_roundtrip();
+    test_put_many();
     test_refusals();
     test_usage_and_order();
     test_lookup_protects();
