@@ -983,15 +983,16 @@ static int has_dotdot(const char *p)
 /* ".." after a mount directory: the parent of what it resolves to (a
  * symlink to a directory climbs from the target, as the kernel does);
  * ENOTDIR after a file. cur is absolute and normalised; rewritten. */
-static int climb(mesa_vfs_t *v, char *cur, size_t len, mesa_vnode_t *n)
+static int climb(mesa_vfs_t *v, char *cur, size_t len, mesa_vnode_t *n, int is_cwd)
 {
     if (mesa_path_under(v->prefix, cur)) {
         int rc = mesa_vfs_lookup(v, cur, 1, n);
         if (rc == 0 && !S_ISDIR(n->mode))
             return -ENOTDIR;
-        if (rc < 0 && rc != -EXDEV)
+        if (rc < 0 && rc != -EXDEV && !(rc == -ENOENT && is_cwd))
             return rc;
-        snprintf(cur, len, "%s", n->path); /* the resolved directory */
+        if (rc != -ENOENT) /* a removed cwd's ".." is its old parent */
+            snprintf(cur, len, "%s", n->path); /* the resolved directory */
     }
     char tmp[MESA_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s", cur);
@@ -1007,11 +1008,14 @@ int mesa_vfs_normalize(mesa_vfs_t *v, const char *cwd, const char *path, char *o
     int rc = n && cur && seg ? 0 : -ENOMEM;
     if (rc == 0)
         rc = mesa_path_normalize(v->prefix, path[0] == '/' ? "/" : cwd, ".", cur, MESA_PATH_MAX);
+    int is_cwd = path[0] != '/'; /* cur is still the cwd itself */
     for (const char *p = path; rc == 0 && *p;) {
         size_t l = strcspn(p, "/");
         if (l == 2 && p[0] == '.' && p[1] == '.') {
-            rc = climb(v, cur, MESA_PATH_MAX, n);
+            rc = climb(v, cur, MESA_PATH_MAX, n, is_cwd);
+            is_cwd = 0;
         } else if (l && !(l == 1 && p[0] == '.')) {
+            is_cwd = 0;
             char tmp[MESA_PATH_MAX];
             snprintf(seg, MESA_PATH_MAX, "%.*s", (int)l, p);
             snprintf(tmp, sizeof tmp, "%s", cur);

@@ -77,9 +77,29 @@ static char *vgetcwd(const char *cwd, char *buf, size_t size)
     return buf;
 }
 
+/* Is the virtual cwd still a directory? (getcwd in a removed directory
+ * fails with ENOENT, as the kernel's does.) 0 or -errno. */
+static int vcwd_check(const char *cwd)
+{
+    shim_guard_t g;
+    if (shim_lock(&g) < 0)
+        return 0; /* cannot look: answer the name */
+    mesa_vnode_t *n = malloc(sizeof *n);
+    int rc = n ? mesa_vfs_lookup(shim_vfs, cwd, 1, n) : 0;
+    if (rc == 0 && n && !S_ISDIR(n->mode))
+        rc = -ENOENT;
+    free(n);
+    shim_unlock(&g);
+    return rc == -ENOENT || rc == -ENOTDIR ? -ENOENT : 0;
+}
+
 SHIM_API char *getcwd(char *buf, size_t size)
 {
     const char *cwd = shim_on() ? shim_vcwd : NULL;
+    if (cwd && vcwd_check(cwd) < 0) {
+        errno = ENOENT;
+        return NULL;
+    }
     if (cwd)
         return vgetcwd(cwd, buf, size);
     return REAL(getcwd)(buf, size);
@@ -95,6 +115,10 @@ SHIM_API char *__getcwd_chk(char *buf, size_t size, size_t buflen)
 SHIM_API char *get_current_dir_name(void)
 {
     const char *cwd = shim_on() ? shim_vcwd : NULL;
+    if (cwd && vcwd_check(cwd) < 0) {
+        errno = ENOENT;
+        return NULL;
+    }
     if (cwd)
         return strdup(cwd);
     return REAL(get_current_dir_name)();

@@ -282,3 +282,24 @@ print(os.waitpid(pid, 0)[1], open(\"py.txt\").read().strip())
     assert_output "0 bee"
     server_is ev-spawn py.txt $'bee\n'
 }
+
+@test "the cwd removed under a process: getcwd fails with ENOENT, chdir .. goes to the old parent" {
+    tree_repo ev-gone
+    run -0 --separate-stderr in_repo ev-gone "python3 -c '
+import os
+os.chdir(\"src/sub\")
+os.mkdir(\"gone\"); os.chdir(\"gone\"); os.rmdir(\"/mesa/acme/ev-gone/src/sub/gone\")
+for f in (os.getcwd, lambda: open(\"x\", \"w\"), lambda: os.stat(\"../nothing/..\")):
+    try:
+        f()
+        print(\"ok\")
+    except OSError as e:
+        print(e.strerror)
+os.chdir(\"..\")
+print(os.getcwd(), sorted(os.listdir(\".\")))
+'"
+    assert_output "No such file or directory
+No such file or directory
+No such file or directory
+/mesa/acme/ev-gone/src/sub ['b.txt', 'deep']"
+}
