@@ -41,8 +41,12 @@ static int fetch_one(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, co
     int rc = mesa_client_request(c, "GET", path, NULL, NULL, 0, &r, e);
     if (rc < 0)
         return rc;
-    rc = r.status == 200 ? put(bc, oid, r.body, r.len, e)
-                         : fail(e, r.status == 404 ? ENOENT : EIO, "cannot fetch blob", oid);
+    if (r.status == 200)
+        rc = put(bc, oid, r.body, r.len, e);
+    else if (r.status == 404)
+        rc = fail(e, ENOENT, "cannot fetch blob", oid);
+    else /* 401/403 (an expired token), 5xx...: the API's own error */
+        rc = mesa_client_error_from(&r, e);
     mesa_resp_free(&r);
     return rc;
 }
