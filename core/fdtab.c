@@ -102,6 +102,23 @@ void mesa_fdtab_dup(int from, int to)
         mesa_fdtab_del(to);
 }
 
+void mesa_fdtab_rename(const char *from, const char *to)
+{
+    ent_t *x, *t;
+    size_t fl = strlen(from);
+    HASH_ITER(hh, tab, x, t)
+    {
+        const char *p = x->e.path;
+        char *np;
+        if (strncmp(p, from, fl) != 0 || (p[fl] != '\0' && p[fl] != '/'))
+            continue;
+        if (asprintf(&np, "%s%s", to, p + fl) < 0)
+            continue; /* keeps the old path: fstat answers for the file anyway */
+        free(x->e.path);
+        x->e.path = np;
+    }
+}
+
 void mesa_fdtab_clear(void)
 {
     ent_t *x, *t;

@@ -30,6 +30,8 @@ const mesa_fdent_t *mesa_fdtab_peek(int fd);
 void mesa_fdtab_del(int fd);
 /* fd `to` now refers to what `from` does (dup*, F_DUPFD). */
 void mesa_fdtab_dup(int from, int to);
+/* Path from was renamed to to: entries for it or under it follow. */
+void mesa_fdtab_rename(const char *from, const char *to);
 /* Is the table empty? (the fall-through fast path) */
 int mesa_fdtab_empty(void);
 /* "fd,dev,ino,d,path;..." of every entry whose descriptor survives exec

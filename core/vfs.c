@@ -790,6 +790,83 @@ int mesa_vfs_access(mesa_vfs_t *v, const char *path, int mode, int follow)
     return rc;
 }
 
+int mesa_vfs_slashed(const char *path)
+{
+    size_t l = strlen(path);
+    while (l > 1 && path[l - 1] == '/' && path[l - 2] == '/')
+        l--;
+    if (l > 1 && path[l - 1] == '/')
+        return 1;
+    return l > 1 && path[l - 1] == '.' && path[l - 2] == '/';
+}
+
+int mesa_vfs_want_dir(mesa_vfs_t *v, const char *path, int creat)
+{
+    mesa_vnode_t *n;
+    if (!*path)
+        return 0; /* a path the shim already failed */
+    if (!(n = malloc(sizeof *n)))
+        return -ENOMEM;
+    int rc = mesa_vfs_lookup(v, path, 1, n);
+    if (rc == 0 && !S_ISDIR(n->mode))
+        rc = -ENOTDIR;
+    else if (rc == -ENOENT && creat)
+        rc = -EISDIR;
+    else if (rc == -EXDEV)
+        rc = 0; /* outside the mount: the real call decides */
+    free(n);
+    return rc;
+}
+
+/* Is the real file behind n's content the file st describes? */
+static int same_backing(mesa_vfs_t *v, const mesa_vnode_t *n, const struct stat *st)
+{
+    char blob[PATH_MAX];
+    const char *p = n->real;
+    struct stat bs;
+    if (S_ISDIR(n->mode))
+        return S_ISDIR(st->st_mode);
+    if (n->where == MESA_VW_TREE) {
+        if (mesa_blobcache_lookup(v->bc, n->oid, blob, sizeof blob) < 0)
+            return 0;
+        p = blob;
+    } else if (n->where != MESA_VW_STAGE && n->where != MESA_VW_LOCAL) {
+        return 0;
+    }
+    return stat(p, &bs) == 0 && bs.st_dev == st->st_dev && bs.st_ino == st->st_ino;
+}
+
+int mesa_vfs_fstat(mesa_vfs_t *v, const char *path, int fd, struct stat *st)
+{
+    struct stat fs;
+    if (fstat(fd, &fs) < 0)
+        return -errno;
+    mesa_vnode_t *n = malloc(sizeof *n);
+    int rc = n ? mesa_vfs_lookup(v, path, 1, n) : -ENOMEM;
+    if (rc == 0 && same_backing(v, n, &fs)) {
+        rc = mesa_vfs_stat(v, n, st);
+    } else if (rc == -EXDEV) { /* opened through a symlink out of the mount */
+        *st = fs;
+        rc = 0;
+    } else {
+        /* path names another file now, or nothing (or cannot be looked
+         * up): the descriptor's own file, as the mount shows files; with
+         * no links left when its name is gone */
+        mode_t perm = rc == 0 && S_ISREG(n->mode) ? n->mode : fs.st_mode;
+        *st = fs;
+        st->st_dev = v->dev;
+        st->st_ino = mesa_vfs_ino(path);
+        st->st_mode = (fs.st_mode & S_IFMT) | ((perm & 0111) ? 0755 : 0644);
+        st->st_uid = getuid();
+        st->st_gid = getgid();
+        st->st_nlink = rc != -ENOENT && rc != -ENOTDIR;
+        st->st_atim = st->st_ctim = st->st_mtim;
+        rc = 0;
+    }
+    free(n);
+    return rc;
+}
+
 /* ------------------------------------------------------------ listings */
 
 typedef struct lst {
@@ -830,7 +907,8 @@ static void lst_put(lst_t *l, const char *name, unsigned char type)
             return;
         }
         char p[MESA_PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", l->dir, name);
+        if (name[0] != '.' || mesa_path_normalize(l->v->prefix, l->dir, name, p, sizeof p) < 0)
+            snprintf(p, sizeof p, "%s/%s", l->dir, name); /* "." and "..": as stat names them */
         x->ino = mesa_vfs_ino(p);
     }
     x->type = type;

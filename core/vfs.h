@@ -71,6 +71,17 @@ int mesa_vfs_stat(mesa_vfs_t *v, const mesa_vnode_t *n, struct stat *st);
 /* access(2) mode check on path (F_OK, R_OK, W_OK, X_OK). */
 int mesa_vfs_access(mesa_vfs_t *v, const char *path, int mode, int follow);
 
+/* fstat(2) of descriptor fd, opened as path: what stat of path answers
+ * while path still names fd's file; else (path unlinked, or replaced)
+ * fd's own file in the mount's terms, with no links if path is gone. */
+int mesa_vfs_fstat(mesa_vfs_t *v, const char *path, int fd, struct stat *st);
+/* Was path written with a trailing slash (or "/.")? Then, as in a kernel,
+ * it must name a directory: mesa_vfs_want_dir is 0 if it does (a final
+ * symlink followed), -ENOTDIR if it names something else, and if nothing
+ * -EISDIR for a caller that would create a file (creat), else -ENOENT. */
+int mesa_vfs_slashed(const char *path);
+int mesa_vfs_want_dir(mesa_vfs_t *v, const char *path, int creat);
+
 /* open(2): a real descriptor for path with the caller's flags. *is_dir set
  * when it is a directory (a placeholder). */
 int mesa_vfs_open(mesa_vfs_t *v, const char *path, int flags, mode_t mode, int *is_dir);

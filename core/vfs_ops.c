@@ -186,6 +186,8 @@ int mesa_vfs_from_placeholder(const mesa_vfs_t *v, const char *real, char *out, 
 static int open_dir(mesa_vfs_t *v, const mesa_vnode_t *n, int flags, int *is_dir)
 {
     char real[PATH_MAX];
+    if ((flags & O_TMPFILE) == O_TMPFILE)
+        return -EOPNOTSUPP; /* as a kernel file system without unnamed files */
     if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_CREAT))
         return -EISDIR;
     int rc = mesa_vfs_placeholder(v, n->path, real, sizeof real);
@@ -198,13 +200,20 @@ static int open_dir(mesa_vfs_t *v, const mesa_vnode_t *n, int flags, int *is_dir
     return fd;
 }
 
+/* O_CREAT|O_EXCL: whatever exists, a symlink too (dangling or not), is
+ * EEXIST, so a final symlink is not followed. */
+static int open_follows(int flags)
+{
+    return !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+}
+
 /* Open for writing: the staging file, the local file, or a new one. */
 static int open_write(mesa_vfs_t *v, const char *path, mesa_vnode_t *n, int flags, mode_t mode)
 {
     int fd, rc = vfs_lock(v);
     if (rc < 0)
         return rc;
-    rc = mesa_vfs_lookup(v, path, !(flags & O_NOFOLLOW), n);
+    rc = mesa_vfs_lookup(v, path, open_follows(flags), n);
     if (rc == 0 && (flags & O_CREAT) && (flags & O_EXCL)) {
         fd = -EEXIST;
     } else if (rc == 0 && S_ISDIR(n->mode)) {
@@ -244,8 +253,10 @@ int mesa_vfs_open(mesa_vfs_t *v, const char *path, int flags, mode_t mode, int *
     if (!n)
         return -ENOMEM;
     int wr = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
-    int rc = mesa_vfs_lookup(v, path, !(flags & O_NOFOLLOW), n);
-    if (rc == -EXDEV) { /* a symlink that leads out of the mount */
+    int rc = mesa_vfs_lookup(v, path, open_follows(flags), n);
+    if (rc == 0 && (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+        fd = -EEXIST;
+    } else if (rc == -EXDEV) { /* a symlink that leads out of the mount */
         fd = open(n->path, flags, mode);
         fd = fd < 0 ? -errno : fd;
     } else if (rc == 0 && S_ISDIR(n->mode)) {

@@ -1,7 +1,7 @@
 /* shim/ns.c - namespace changes on mount paths: mkdir, rmdir, unlink,
  * rename (EXDEV across repos or out of the mount), symlink (target kept
  * verbatim), link (EPERM: git has no hard links), chmod, chown (only to
- * oneself), utimes, mknod/mkfifo (EPERM).
+ * oneself), utimes, mknod/mkfifo (EPERM, but for regular files).
  */
 #include "config.h"
 #include "shim.h"
@@ -32,34 +32,55 @@ SHIM_API int mkdirat(int d, const char *p, mode_t m)
     PATH_OP(d, p, mesa_vfs_mkdir(shim_vfs, abs, m), REAL(mkdirat)(d, p, m));
 }
 
+/* rmdir of a path written with "." (EINVAL) or ".." (ENOTEMPTY) as its
+ * last name fails as in a kernel, before anything is looked up. */
+static int vrmdir(const char *abs, const char *raw)
+{
+    size_t l = strlen(raw), b;
+    while (l > 1 && raw[l - 1] == '/')
+        l--;
+    for (b = l; b > 0 && raw[b - 1] != '/'; b--)
+        ;
+    if (l - b == 1 && raw[b] == '.')
+        return -EINVAL;
+    if (l - b == 2 && raw[b] == '.' && raw[b + 1] == '.')
+        return -ENOTEMPTY;
+    return mesa_vfs_rmdir(shim_vfs, abs);
+}
+
+/* unlink of "x/": ENOTDIR for a file, EISDIR for a directory. */
+static int vunlink(const char *abs, const char *raw)
+{
+    int rc = mesa_vfs_slashed(raw) ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
+    return rc < 0 ? rc : mesa_vfs_unlink(shim_vfs, abs);
+}
+
 SHIM_API int rmdir(const char *p)
 {
-    PATH_OP(AT_FDCWD, p, mesa_vfs_rmdir(shim_vfs, abs), REAL(rmdir)(p));
+    PATH_OP(AT_FDCWD, p, vrmdir(abs, p), REAL(rmdir)(p));
 }
 
 SHIM_API int unlink(const char *p)
 {
-    PATH_OP(AT_FDCWD, p, mesa_vfs_unlink(shim_vfs, abs), REAL(unlink)(p));
+    PATH_OP(AT_FDCWD, p, vunlink(abs, p), REAL(unlink)(p));
 }
 
 SHIM_API int unlinkat(int d, const char *p, int fl)
 {
-    PATH_OP(d, p,
-            (fl & AT_REMOVEDIR) ? mesa_vfs_rmdir(shim_vfs, abs) : mesa_vfs_unlink(shim_vfs, abs),
-            REAL(unlinkat)(d, p, fl));
+    PATH_OP(d, p, (fl & AT_REMOVEDIR) ? vrmdir(abs, p) : vunlink(abs, p), REAL(unlinkat)(d, p, fl));
 }
 
 /* remove(3): unlink, or rmdir for a directory (glibc calls both without
  * the PLT). */
-static int vremove(const char *abs)
+static int vremove(const char *abs, const char *raw)
 {
-    int rc = mesa_vfs_unlink(shim_vfs, abs);
-    return rc == -EISDIR ? mesa_vfs_rmdir(shim_vfs, abs) : rc;
+    int rc = vunlink(abs, raw);
+    return rc == -EISDIR ? vrmdir(abs, raw) : rc;
 }
 
 SHIM_API int remove(const char *p)
 {
-    PATH_OP(AT_FDCWD, p, vremove(abs), REAL(remove)(p));
+    PATH_OP(AT_FDCWD, p, vremove(abs, p), REAL(remove)(p));
 }
 
 /* Two paths: both in the mount (core decides), one in and one out (EXDEV),
@@ -91,7 +112,11 @@ static int do_rename(int d1, const char *p1, int d2, const char *p2, unsigned fl
         return (int)shim_end(-EXDEV, &g);
     if (flags & ~1u) /* RENAME_EXCHANGE, RENAME_WHITEOUT */
         return (int)shim_end(-EINVAL, &g);
-    return (int)shim_end(mesa_vfs_rename(shim_vfs, a1, a2, flags), &g);
+    /* "x/" on either side: x must be a directory */
+    int rc = mesa_vfs_slashed(p1) || mesa_vfs_slashed(p2) ? mesa_vfs_want_dir(shim_vfs, a1, 0) : 0;
+    if (rc == 0 && (rc = mesa_vfs_rename(shim_vfs, a1, a2, flags)) == 0)
+        mesa_fdtab_rename(a1, a2); /* this process's descriptors follow */
+    return (int)shim_end(rc, &g);
 }
 
 SHIM_API int rename(const char *a, const char *b)
@@ -109,6 +134,17 @@ SHIM_API int renameat2(int d1, const char *a, int d2, const char *b, unsigned fl
     return do_rename(d1, a, d2, b, flags);
 }
 
+/* A hard link in a mount: the kernel's ENOENT and EEXIST first, then
+ * EPERM (git stores no hard links). */
+static int vlink(const char *from, const char *to)
+{
+    int rc = mesa_vfs_access(shim_vfs, from, F_OK, 0);
+    if (rc < 0)
+        return rc;
+    rc = mesa_vfs_access(shim_vfs, to, F_OK, 0);
+    return rc == 0 ? -EEXIST : rc == -ENOENT ? -EPERM : rc;
+}
+
 static int do_link(int d1, const char *p1, int d2, const char *p2, int flags)
 {
     char a1[MESA_PATH_MAX], a2[MESA_PATH_MAX];
@@ -117,7 +153,7 @@ static int do_link(int d1, const char *p1, int d2, const char *p2, int flags)
     if (!two_paths(d1, p1, d2, p2, a1, a2, &g, &in1, &in2))
         return REAL(linkat)(d1, p1, d2, p2, flags);
     if (in1 && in2)
-        return (int)shim_end(-EPERM, &g); /* git stores no hard links */
+        return (int)shim_end(vlink(a1, a2), &g);
     return (int)shim_end(-EXDEV, &g);
 }
 
@@ -240,29 +276,35 @@ SHIM_API int utime(const char *p, const struct utimbuf *b)
 
 /* ------------------------------------------------------------ nodes */
 
-/* Device nodes, FIFOs and sockets cannot live in git: EPERM. */
-static int vmknod(const char *abs)
+/* Device nodes, FIFOs and sockets cannot live in git: EPERM. A regular
+ * file (S_IFREG or no type) is created, empty, as a kernel does. */
+static int vmknod(const char *abs, mode_t m)
 {
-    int rc = mesa_vfs_access(shim_vfs, abs, F_OK, 0);
-    return rc == 0 ? -EEXIST : rc == -ENOENT ? -EPERM : rc;
+    int is_dir, rc = mesa_vfs_access(shim_vfs, abs, F_OK, 0);
+    if (rc == 0)
+        return -EEXIST;
+    if (rc != -ENOENT || ((m & S_IFMT) && !S_ISREG(m)))
+        return rc == -ENOENT ? -EPERM : rc;
+    rc = mesa_vfs_open(shim_vfs, abs, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, m & 07777, &is_dir);
+    return rc < 0 ? rc : REAL(close)(rc);
 }
 
 SHIM_API int mknod(const char *p, mode_t m, dev_t dev)
 {
-    PATH_OP(AT_FDCWD, p, vmknod(abs), REAL(mknod)(p, m, dev));
+    PATH_OP(AT_FDCWD, p, vmknod(abs, m), REAL(mknod)(p, m, dev));
 }
 
 SHIM_API int mknodat(int d, const char *p, mode_t m, dev_t dev)
 {
-    PATH_OP(d, p, vmknod(abs), REAL(mknodat)(d, p, m, dev));
+    PATH_OP(d, p, vmknod(abs, m), REAL(mknodat)(d, p, m, dev));
 }
 
 SHIM_API int mkfifo(const char *p, mode_t m)
 {
-    PATH_OP(AT_FDCWD, p, vmknod(abs), REAL(mkfifo)(p, m));
+    PATH_OP(AT_FDCWD, p, vmknod(abs, S_IFIFO), REAL(mkfifo)(p, m));
 }
 
 SHIM_API int mkfifoat(int d, const char *p, mode_t m)
 {
-    PATH_OP(d, p, vmknod(abs), REAL(mkfifoat)(d, p, m));
+    PATH_OP(d, p, vmknod(abs, S_IFIFO), REAL(mkfifoat)(d, p, m));
 }

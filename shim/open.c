@@ -13,11 +13,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-/* The mesa side of every open: lock held, abs classified. */
-static int vopen(const char *abs, int flags, mode_t mode, shim_guard_t *g)
+/* The mesa side of every open: lock held, abs classified. raw: the path
+ * as written ("x/" must be a directory), or NULL. */
+static int vopen(const char *abs, const char *raw, int flags, mode_t mode, shim_guard_t *g)
 {
     int is_dir = 0;
-    int fd = mesa_vfs_open(shim_vfs, abs, flags, mode, &is_dir);
+    int creat = (flags & O_CREAT) && raw && *raw && raw[strlen(raw) - 1] == '/';
+    int fd = raw && mesa_vfs_slashed(raw) ? mesa_vfs_want_dir(shim_vfs, abs, creat) : 0;
+    if (fd == 0)
+        fd = mesa_vfs_open(shim_vfs, abs, flags, mode, &is_dir);
     if (fd >= 0)
         shim_track(fd, abs, is_dir);
     return (int)shim_end(fd, g);
@@ -37,7 +41,7 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode,
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(dirfd, path, abs, &g))
-        return vopen(abs, flags, mode, &g);
+        return vopen(abs, path, flags, mode, &g);
     int saved = errno, fd = real(dirfd, path, flags, mode);
     if (fd >= 0)
         errno = saved;
@@ -142,14 +146,14 @@ static int mode_flags(const char *m)
     return f;
 }
 
-static FILE *vfopen(const char *abs, const char *mode, shim_guard_t *g)
+static FILE *vfopen(const char *abs, const char *raw, const char *mode, shim_guard_t *g)
 {
     int flags = mode_flags(mode);
     if (flags < 0) {
         shim_end(-EINVAL, g);
         return NULL;
     }
-    int fd = vopen(abs, flags, 0666, g);
+    int fd = vopen(abs, raw, flags, 0666, g);
     if (fd < 0)
         return NULL;
     FILE *f = fdopen(fd, mode);
@@ -167,7 +171,7 @@ static FILE *do_fopen(const char *path, const char *mode,
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, path, abs, &g))
-        return vfopen(abs, mode, &g);
+        return vfopen(abs, path, mode, &g);
     FILE *f = real(path, mode);
     if (f)
         forget(fileno(f));
@@ -260,7 +264,7 @@ static int vtemp(char *tmpl, int suffixlen, int flags, int dir)
         if (dir) {
             rc = (int)shim_end(mesa_vfs_mkdir(shim_vfs, abs, 0700), &g);
         } else {
-            rc = vopen(abs, O_RDWR | O_CREAT | O_EXCL | (flags & ~O_ACCMODE), 0600, &g);
+            rc = vopen(abs, NULL, O_RDWR | O_CREAT | O_EXCL | (flags & ~O_ACCMODE), 0600, &g);
         }
         if (rc >= 0 || errno != EEXIST)
             return rc;
@@ -301,12 +305,18 @@ SHIM_API char *mkdtemp(char *tmpl)
 
 /* ------------------------------------------------------------ truncate */
 
+static int vtruncate(const char *abs, const char *raw, off_t len)
+{
+    int rc = mesa_vfs_slashed(raw) ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
+    return rc < 0 ? rc : mesa_vfs_truncate(shim_vfs, abs, len);
+}
+
 SHIM_API int truncate(const char *path, off_t len)
 {
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, path, abs, &g))
-        return (int)shim_end(mesa_vfs_truncate(shim_vfs, abs, len), &g);
+        return (int)shim_end(vtruncate(abs, path, len), &g);
     return REAL(truncate)(path, len);
 }
 
@@ -315,6 +325,6 @@ SHIM_API int truncate64(const char *path, off64_t len)
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, path, abs, &g))
-        return (int)shim_end(mesa_vfs_truncate(shim_vfs, abs, (off_t)len), &g);
+        return (int)shim_end(vtruncate(abs, path, (off_t)len), &g);
     return REAL(truncate64)(path, len);
 }

@@ -19,13 +19,16 @@
 
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 differ");
 
-/* stat of a mount path (lock held). */
-static int vstat(const char *abs, int follow, struct stat *st)
+/* stat of a mount path (lock held); raw: the path as the caller wrote it
+ * ("l/" is the directory a symlink l names, or ENOTDIR). */
+static int vstat(const char *abs, const char *raw, int follow, struct stat *st)
 {
-    mesa_vnode_t *n = malloc(sizeof *n);
+    int slashed = mesa_vfs_slashed(raw);
+    int rc = slashed ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
+    mesa_vnode_t *n = rc < 0 ? NULL : malloc(sizeof *n);
     if (!n)
-        return -ENOMEM;
-    int rc = mesa_vfs_lookup(shim_vfs, abs, follow, n);
+        return rc < 0 ? rc : -ENOMEM;
+    rc = mesa_vfs_lookup(shim_vfs, abs, follow || slashed, n);
     if (rc == -EXDEV) /* a symlink out of the mount */
         rc = stat(n->path, st) < 0 ? -errno : 0;
     else if (rc == 0)
@@ -34,20 +37,13 @@ static int vstat(const char *abs, int follow, struct stat *st)
     return rc;
 }
 
-/* fstat of a mesa descriptor (lock held): what stat of its path says, or,
- * if the path is gone, the real file's answer in the mount's terms. */
+/* fstat of a mesa descriptor (lock held): what stat of its path says
+ * while the path names the descriptor's file (core decides). */
 static int vfstat(int fd, const mesa_fdent_t *e, struct stat *st)
 {
     char abs[MESA_PATH_MAX];
     snprintf(abs, sizeof abs, "%s", e->path);
-    int rc = vstat(abs, 1, st);
-    if (rc == 0)
-        return 0;
-    if (fstat(fd, st) < 0)
-        return -errno;
-    st->st_dev = mesa_vfs_dev(shim_vfs);
-    st->st_ino = mesa_vfs_ino(abs);
-    return 0;
+    return mesa_vfs_fstat(shim_vfs, abs, fd, st);
 }
 
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags,
@@ -59,7 +55,7 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags,
     if ((flags & AT_EMPTY_PATH) && path && !*path && shim_begin_fd(dirfd, &e, &g))
         return (int)shim_end(vfstat(dirfd, e, st), &g);
     if (shim_begin(dirfd, path, abs, &g))
-        return (int)shim_end(vstat(abs, !(flags & AT_SYMLINK_NOFOLLOW), st), &g);
+        return (int)shim_end(vstat(abs, path, !(flags & AT_SYMLINK_NOFOLLOW), st), &g);
     return real(dirfd, path, st, flags);
 }
 
@@ -191,7 +187,7 @@ SHIM_API int statx(int d, const char *p, int fl, unsigned mask, struct statx *x)
     if ((fl & AT_EMPTY_PATH) && !*p && shim_begin_fd(d, &e, &g))
         rc = (int)shim_end(vfstat(d, e, &st), &g);
     else if (shim_begin(d, p, abs, &g))
-        rc = (int)shim_end(vstat(abs, !(fl & AT_SYMLINK_NOFOLLOW), &st), &g);
+        rc = (int)shim_end(vstat(abs, p, !(fl & AT_SYMLINK_NOFOLLOW), &st), &g);
     else
         return REAL(statx)(d, p, fl, mask, x);
     if (rc == 0)
@@ -206,9 +202,13 @@ static int do_access(int d, const char *p, int mode, int flags,
 {
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
-    if (shim_begin(d, p, abs, &g))
-        return (int)shim_end(
-            mesa_vfs_access(shim_vfs, abs, mode, !(flags & AT_SYMLINK_NOFOLLOW)), &g);
+    if (shim_begin(d, p, abs, &g)) {
+        int slashed = mesa_vfs_slashed(p); /* "f/" is ENOTDIR */
+        int rc = slashed ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
+        if (rc == 0)
+            rc = mesa_vfs_access(shim_vfs, abs, mode, slashed || !(flags & AT_SYMLINK_NOFOLLOW));
+        return (int)shim_end(rc, &g);
+    }
     return real(d, p, mode, flags);
 }
 
@@ -261,12 +261,15 @@ SHIM_API ssize_t __readlinkat_chk(int d, const char *p, char *buf, size_t len, s
     return do_readlinkat(d, p, buf, len);
 }
 
-/* realpath of a mount path: the resolved path, which must exist. */
-static char *vrealpath(const char *abs, char *out, shim_guard_t *g)
+/* realpath of a mount path: the resolved path, which must exist (and be
+ * a directory if raw ends with a slash). */
+static char *vrealpath(const char *abs, const char *raw, char *out, shim_guard_t *g)
 {
     mesa_vnode_t *n = malloc(sizeof *n);
     char *res = NULL;
     int rc = n ? mesa_vfs_lookup(shim_vfs, abs, 1, n) : -ENOMEM;
+    if (rc == 0 && !S_ISDIR(n->mode) && mesa_vfs_slashed(raw))
+        rc = -ENOTDIR;
     if (rc == 0 || rc == -EXDEV) {
         if (rc == -EXDEV) { /* left the mount: the real one finishes */
             char tmp[PATH_MAX];
@@ -295,7 +298,7 @@ SHIM_API char *realpath(const char *p, char *out)
     char abs[MESA_PATH_MAX];
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, p, abs, &g))
-        return vrealpath(abs, out, &g);
+        return vrealpath(abs, p, out, &g);
     return REAL(realpath)(p, out);
 }
 
@@ -329,7 +332,7 @@ SHIM_API int statfs(const char *p, struct statfs *s)
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, p, abs, &g)) {
         struct stat st;
-        int rc = vstat(abs, 1, &st);
+        int rc = vstat(abs, p, 1, &st);
         return (int)shim_end(rc < 0 ? rc : vstatfs(s), &g);
     }
     return REAL(statfs)(p, s);
@@ -370,7 +373,7 @@ SHIM_API int statvfs(const char *p, struct statvfs *s)
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, p, abs, &g)) {
         struct stat st;
-        int rc = vstat(abs, 1, &st);
+        int rc = vstat(abs, p, 1, &st);
         return (int)shim_end(rc < 0 ? rc : vstatvfs(s), &g);
     }
     return REAL(statvfs)(p, s);
@@ -401,7 +404,7 @@ SHIM_API long pathconf(const char *p, int name)
     shim_guard_t g;
     if (shim_begin(AT_FDCWD, p, abs, &g)) {
         struct stat st;
-        int rc = vstat(abs, 1, &st);
+        int rc = vstat(abs, p, 1, &st);
         if (rc < 0)
             return shim_end(rc, &g);
         shim_end(0, &g);
@@ -420,7 +423,7 @@ SHIM_API long pathconf(const char *p, int name)
         shim_guard_t g;                                                                            \
         if (shim_begin(AT_FDCWD, p, abs, &g)) {                                                    \
             struct stat st;                                                                        \
-            int r = vstat(abs, 0, &st);                                                            \
+            int r = vstat(abs, p, 0, &st);                                                         \
             return shim_end(r < 0 ? r : (rc), &g);                                                 \
         }                                                                                          \
         return REAL(name) args;                                                                    \
