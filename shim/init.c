@@ -28,8 +28,9 @@ static int vfs_failed;
 static char *saved_env[16]; /* "NAME=value" of the mount's variables */
 
 static const char *const mount_vars[] = {
-    "MESA_PRELOAD", "MESA_MOUNT", "MESA_CACHE", "MESA_PREFIX", "MESA_URL",
-    "MESA_ACCESS_TOKEN", "MESA_ORG", "MESA_PUSH_IGNORED", "MESA_CACHE_SIZE", NULL,
+    "MESA_PRELOAD",    "MESA_MOUNT",        "MESA_CACHE",    "MESA_PREFIX",
+    "MESA_URL",        "MESA_ACCESS_TOKEN", "MESA_ORG",      "MESA_PUSH_IGNORED",
+    "MESA_CACHE_SIZE", "MESA_AUDIT",        "MESA_LDHELPER", NULL,
 };
 
 /* The virtual cwd follows from the kernel cwd: a placeholder mirrors it. */
@@ -247,18 +248,19 @@ static int var_is(const char *s, const char *name)
     return strncmp(s, name, n) == 0 && s[n] == '=';
 }
 
-static char *preload_value(const char *old)
+/* "<var>=..." for a new program: the mount's libraries (the value of
+ * mesa_var, "" for none) first, then old (the program's value, or NULL).
+ * LD_PRELOAD from MESA_PRELOAD, LD_AUDIT from MESA_AUDIT. */
+static char *ld_value(const char *var, const char *mesa_var, const char *old)
 {
-    const char *lib = getenv("MESA_PRELOAD");
+    const char *lib = saved_get(mesa_var) ?: getenv(mesa_var);
+    size_t vl = strlen(var) + 1;
     char *s = NULL;
-    for (int i = 0; saved_env[i]; i++)
-        if (var_is(saved_env[i], "MESA_PRELOAD"))
-            lib = saved_env[i] + strlen("MESA_PRELOAD=");
-    if (!lib)
-        return old ? strdup(old - strlen("LD_PRELOAD=")) : NULL;
+    if (!lib || !*lib)
+        return old ? strdup(old - vl) : NULL;
     if (old && strstr(old, lib))
-        return strdup(old - strlen("LD_PRELOAD="));
-    if (asprintf(&s, "LD_PRELOAD=%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)
+        return strdup(old - vl);
+    if (asprintf(&s, "%s=%s%s%s", var, lib, old && *old ? ":" : "", old ? old : "") < 0)
         return NULL;
     return s;
 }
@@ -269,23 +271,28 @@ char **shim_exec_env(char *const envp[])
     while (envp && envp[n])
         n++;
     char **out = calloc(n + 20, sizeof *out);
-    const char *old_preload = NULL;
+    const char *old_preload = NULL, *old_audit = NULL;
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        int skip = var_is(envp[i], "MESA_FDS") || var_is(envp[i], "LD_PRELOAD");
+        int skip = var_is(envp[i], "MESA_FDS") || var_is(envp[i], "LD_PRELOAD") ||
+                   var_is(envp[i], "LD_AUDIT");
         for (int j = 0; saved_env[j] && !skip; j++) {
             size_t l = strcspn(saved_env[j], "=");
             skip = strncmp(envp[i], saved_env[j], l + 1) == 0;
         }
         if (var_is(envp[i], "LD_PRELOAD"))
             old_preload = envp[i] + strlen("LD_PRELOAD=");
+        if (var_is(envp[i], "LD_AUDIT"))
+            old_audit = envp[i] + strlen("LD_AUDIT=");
         if (!skip)
             out[k++] = strdup(envp[i]);
     }
     for (int j = 0; saved_env[j]; j++)
         out[k++] = strdup(saved_env[j]);
-    if ((out[k] = preload_value(old_preload)) != NULL)
+    if ((out[k] = ld_value("LD_PRELOAD", "MESA_PRELOAD", old_preload)) != NULL)
+        k++;
+    if ((out[k] = ld_value("LD_AUDIT", "MESA_AUDIT", old_audit)) != NULL)
         k++;
     char *fds = malloc(65536 + 10);
     if (fds) {

@@ -91,7 +91,7 @@ int shim_begin_fd(int fd, const mesa_fdent_t **e, shim_guard_t *g);
 void shim_track(int fd, const char *abs, int is_dir);
 
 /* The environment for a new program: envp plus the mount's variables
- * (LD_PRELOAD, MESA_*, MESA_FDS). malloc'd array of malloc'd strings. */
+ * (LD_PRELOAD, LD_AUDIT, MESA_*, MESA_FDS). malloc'd array of malloc'd strings. */
 char **shim_exec_env(char *const envp[]);
 void shim_free_env(char **env);
 /* shim/spawnfa.c: the errno of a file action on a mesa path that failed

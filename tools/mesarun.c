@@ -51,11 +51,12 @@ static const char usage_text[] =
     "  --version             the version\n"
     "\n"
     "Environment: MESA_URL, MESA_API_KEY (or MESA_ACCESS_TOKEN), MESA_ORG;\n"
-    "MESA_SHIM overrides the preload library. COMMAND gets the mount's token,\n"
-    "never the key. Exit status: COMMAND's (128+N if killed by signal N); 2 for\n"
-    "a bad option; 1 if the mount cannot be set up; 75 if writes could not be\n"
-    "pushed (they are kept: see mesa push-pending); 126/127 if COMMAND cannot\n"
-    "be executed / is not found. See mesarun(1).\n";
+    "MESA_SHIM overrides the preload library, MESA_AUDIT the LD_AUDIT module\n"
+    "(empty: none). COMMAND gets the mount's token, never the key. Exit status:\n"
+    "COMMAND's (128+N if killed by signal N); 2 for a bad option; 1 if the\n"
+    "mount cannot be set up; 75 if writes could not be pushed (they are kept:\n"
+    "see mesa push-pending); 126/127 if COMMAND cannot be executed / is not\n"
+    "found. See mesarun(1).\n";
 
 /* ------------------------------------------------------------ messages */
 

@@ -75,6 +75,8 @@ typedef struct mr {
     char run[PATH_MAX];     /* $RUN */
     char cache[PATH_MAX];   /* $CACHE */
     char memdir[PATH_MAX];  /* the --memory-cache directory, or "" */
+    /* the LD_AUDIT module ("" without one: MESA_AUDIT=), its resolver */
+    char audit[PATH_MAX], ldhelper[PATH_MAX];
     char execdir[PATH_MAX]; /* exec/ when it is not $RUN/exec, or "" */
     char vcwd[PATH_MAX];    /* COMMAND's virtual cwd, "" for a real one */
     char kcwd[PATH_MAX];    /* the directory COMMAND starts in (kernel view) */
@@ -108,6 +110,7 @@ int mr_connect(mr_t *m);
 int mr_resolve(mr_t *m);
 int mr_sign(mr_t *m);
 int mr_prepare(mr_t *m);
+/* The preload library, the LD_AUDIT module and its resolver. */
 int mr_build_env(mr_t *m);
 /* rm -r of $RUN and the per-run directories (memory cache, exec/). */
 void mr_cleanup(mr_t *m, int keep_run);

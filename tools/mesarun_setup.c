@@ -37,7 +37,13 @@
 #error "PKGLIBDIR must be defined by the build"
 #endif
 
+#ifndef PKGLIBEXECDIR
+#error "PKGLIBEXECDIR must be defined by the build"
+#endif
+
 #define SHIM_NAME "libmesafs_preload.so"
+#define AUDIT_NAME "libmesafs_audit.so"
+#define HELPER_NAME "mesafs-ldhelper"
 
 extern char **environ;
 
@@ -57,13 +63,65 @@ static int self_dir(char *out)
     return 0;
 }
 
+/* A regular file at cand that we may access with mode: its absolute path
+ * into out (PATH_MAX bytes). 0 or -errno. */
+static int try_file(char *out, const char *cand, int mode)
+{
+    struct stat st;
+    if (!realpath(cand, out) || stat(out, &st) < 0 || access(out, mode) < 0)
+        return -errno;
+    return S_ISREG(st.st_mode) ? 0 : -EISDIR;
+}
+
 /* The shim's absolute path into m->shim if cand is a readable file. 0 or -errno. */
 static int try_shim(mr_t *m, const char *cand)
 {
-    struct stat st;
-    if (!realpath(cand, m->shim) || stat(m->shim, &st) < 0 || access(m->shim, R_OK) < 0)
-        return -errno;
-    return S_ISREG(st.st_mode) ? 0 : -EISDIR;
+    return try_file(m->shim, cand, R_OK);
+}
+
+/* The LD_AUDIT module that serves library searches in the mount (DESIGN
+ * §6): $MESA_AUDIT (empty: none), else next to the shim, next to mesarun
+ * in a build tree, or in PKGLIBDIR; and its resolver: $MESA_LDHELPER, else
+ * next to mesarun or in PKGLIBEXECDIR. A module or resolver that is not
+ * found where mesarun looks by itself means a mount without the module
+ * (said with -v): libraries are still loaded by dlopen of a mount path. */
+static int find_audit(mr_t *m)
+{
+    const char *env = getenv("MESA_AUDIT"), *hel = getenv("MESA_LDHELPER");
+    char cand[PATH_MAX], dir[PATH_MAX], self[PATH_MAX];
+    int rc, have_self = self_dir(self) == 0;
+    m->audit[0] = m->ldhelper[0] = '\0';
+    if (env && !env[0])
+        return 0;
+    if (env && (rc = try_file(m->audit, env, R_OK)) < 0)
+        return mr_fail("MESA_AUDIT=%s: %s", env, strerror(-rc));
+    if (hel && hel[0] && (rc = try_file(m->ldhelper, hel, X_OK)) < 0)
+        return mr_fail("MESA_LDHELPER=%s: %s", hel, strerror(-rc));
+    snprintf(dir, sizeof dir, "%s", m->shim);
+    *strrchr(dir, '/') = '\0';
+    int found = env != NULL;
+    found =
+        found || (mr_path(cand, "%s/" AUDIT_NAME, dir) == 0 && try_file(m->audit, cand, R_OK) == 0);
+    found = found || (have_self && mr_path(cand, "%s/../shim/.libs/" AUDIT_NAME, self) == 0 &&
+                      try_file(m->audit, cand, R_OK) == 0);
+    found = found || try_file(m->audit, PKGLIBDIR "/" AUDIT_NAME, R_OK) == 0;
+    int helper = hel && hel[0];
+    helper = helper || (have_self && mr_path(cand, "%s/" HELPER_NAME, self) == 0 &&
+                        try_file(m->ldhelper, cand, X_OK) == 0);
+    helper = helper || try_file(m->ldhelper, PKGLIBEXECDIR "/" HELPER_NAME, X_OK) == 0;
+    if (found && helper && strchr(m->audit, ':'))
+        return mr_fail("the audit library's path '%s' has a ':', which LD_AUDIT cannot hold",
+                       m->audit);
+    if (found && helper)
+        return 0;
+    if (env)
+        return mr_fail("MESA_AUDIT=%s: cannot find its resolver %s (set MESA_LDHELPER)", env,
+                       HELPER_NAME);
+    if (m->o.verbose)
+        mr_log(NULL, found ? "no " HELPER_NAME ": the mount has no LD_AUDIT module"
+                           : "no " AUDIT_NAME ": the mount has no LD_AUDIT module");
+    m->audit[0] = m->ldhelper[0] = '\0';
+    return 0;
 }
 
 int mr_find_shim(mr_t *m)
@@ -87,7 +145,7 @@ int mr_find_shim(mr_t *m)
         return mr_fail("the preload library's path '%s' has a ':' or a space, which "
                        "LD_PRELOAD cannot hold",
                        m->shim);
-    return 0;
+    return find_audit(m);
 }
 
 /* ------------------------------------------------------------ connect */
@@ -622,9 +680,10 @@ int mr_prepare(mr_t *m)
 /* ------------------------------------------------------------ environment */
 
 static const char *const dropped[] = {
-    "LD_PRELOAD", "MESA_PRELOAD",      "MESA_MOUNT",   "MESA_CACHE", "MESA_PREFIX",
-    "MESA_URL",   "MESA_ACCESS_TOKEN", "MESA_API_KEY", "MESA_ORG",   "MESA_PUSH_IGNORED",
-    "MESA_CWD",   "MESA_FDS",          "PWD",          "MESA_CACHE_SIZE",
+    "LD_PRELOAD", "MESA_PRELOAD",      "MESA_MOUNT",   "MESA_CACHE",      "MESA_PREFIX",
+    "MESA_URL",   "MESA_ACCESS_TOKEN", "MESA_API_KEY", "MESA_ORG",        "MESA_PUSH_IGNORED",
+    "MESA_CWD",   "MESA_FDS",          "PWD",          "MESA_CACHE_SIZE", "LD_AUDIT",
+    "MESA_AUDIT", "MESA_LDHELPER",
 };
 
 static int is_dropped(const char *kv)
@@ -684,15 +743,16 @@ static int listed(const char *list, const char *e, size_t n)
     return 0;
 }
 
-/* "LD_PRELOAD=<list>[:<the old entries not in list>]" (malloc'd). */
-static char *ld_preload(const char *list)
+/* "<var>=<list>[:<the old entries not in list>]" (malloc'd): LD_PRELOAD,
+ * LD_AUDIT. */
+static char *ld_list(const char *var, const char *list)
 {
-    const char *old = getenv("LD_PRELOAD");
-    size_t cap = strlen(list) + (old ? strlen(old) : 0) + 16;
+    const char *old = getenv(var);
+    size_t cap = strlen(var) + strlen(list) + (old ? strlen(old) : 0) + 16;
     char *out = malloc(cap);
     if (!out)
         return NULL;
-    int len = snprintf(out, cap, "LD_PRELOAD=%s", list);
+    int len = snprintf(out, cap, "%s=%s", var, list);
     for (const char *p = old ? old : ""; *p;) {
         size_t n = strcspn(p, ": \t");
         if (n && !listed(list, p, n))
@@ -724,7 +784,9 @@ int mr_build_env(mr_t *m)
         if (!is_dropped(environ[i]) && (m->envp[n] = strdup(environ[i])) != NULL)
             n++;
     char *list = preload_list(m->shim);
-    int rc = list && (m->envp[n] = ld_preload(list)) ? (n++, 0) : -ENOMEM;
+    int rc = list && (m->envp[n] = ld_list("LD_PRELOAD", list)) ? (n++, 0) : -ENOMEM;
+    if (rc == 0 && m->audit[0])
+        rc = (m->envp[n] = ld_list("LD_AUDIT", m->audit)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
     const char *asan = NULL;
     char cache_size[32];
@@ -748,6 +810,8 @@ int mr_build_env(mr_t *m)
         {"PWD", pwd},
         {"MESA_PUSH_IGNORED", m->o.push_ignored ? "1" : NULL},
         {"MESA_CWD", m->vcwd[0] ? m->vcwd : NULL},
+        {"MESA_AUDIT", m->audit[0] ? m->audit : NULL},
+        {"MESA_LDHELPER", m->audit[0] ? m->ldhelper : NULL},
     };
     for (size_t i = 0; rc == 0 && i < sizeof vars / sizeof vars[0]; i++)
         if (vars[i].value)
