@@ -46,7 +46,14 @@ static const char usage_text[] =
     "Connection:\n"
     "  --url URL             server (default $MESA_URL, else the embedded mesad)\n"
     "  --org ORG             organization (default $MESA_ORG, else the key's)\n"
-    "  -v, --verbose         one line per push on stderr\n"
+    "Sandbox:\n"
+    "  --sandbox             confine COMMAND: seccomp deny list, the host read-only\n"
+    "                        outside the mount and /tmp (Landlock, where the kernel\n"
+    "                        has it), no sockets but AF_UNIX\n"
+    "    --allow-net         sockets of every family\n"
+    "    --private-tmp       a private TMPDIR; /tmp read-only too\n"
+    "  --unset-env NAME      remove NAME from COMMAND's environment (repeatable)\n"
+    "  -v, --verbose         one line per push (and per refused call) on stderr\n"
     "  -h, --help            this text\n"
     "  --version             the version\n"
     "\n"
@@ -170,6 +177,10 @@ enum opt_id {
     O_ORG,
     O_URL,
     O_VERBOSE,
+    O_SANDBOX,
+    O_ALLOW_NET,
+    O_PRIVATE_TMP,
+    O_UNSET_ENV,
     O_HELP,
     O_VERSION,
 };
@@ -195,6 +206,10 @@ static const struct option_def {
     {"--url", 1, O_URL},
     {"-v", 0, O_VERBOSE},
     {"--verbose", 0, O_VERBOSE},
+    {"--sandbox", 0, O_SANDBOX},
+    {"--allow-net", 0, O_ALLOW_NET},
+    {"--private-tmp", 0, O_PRIVATE_TMP},
+    {"--unset-env", 1, O_UNSET_ENV},
     {"-h", 0, O_HELP},
     {"--help", 0, O_HELP},
     {"--version", 0, O_VERSION},
@@ -318,6 +333,22 @@ static int set_option(mr_opts_t *o, const char *name, enum opt_id id, const char
     case O_VERBOSE:
         o->verbose = 1;
         return 0;
+    case O_SANDBOX:
+        o->sandbox = 1;
+        return 0;
+    case O_ALLOW_NET:
+        o->allow_net = 1;
+        return 0;
+    case O_PRIVATE_TMP:
+        o->private_tmp = 1;
+        return 0;
+    case O_UNSET_ENV:
+        if (!val[0] || strchr(val, '='))
+            return mr_usage(name, "must be a variable name (got '%s')", val);
+        if (o->nunset == sizeof o->unset_env / sizeof o->unset_env[0])
+            return mr_usage(name, "at most %zu variables", o->nunset);
+        o->unset_env[o->nunset++] = val;
+        return 0;
     case O_HELP:
         fputs(usage_text, stdout);
         return -1;
@@ -377,6 +408,8 @@ static int parse_args(mr_opts_t *o, int argc, char **argv)
         return mr_usage("--repo", "give at least one repository to mount");
     if (o->memory_cache && o->cache_dir)
         return mr_usage("--memory-cache", "cannot be combined with --cache-dir");
+    if ((o->allow_net || o->private_tmp) && !o->sandbox)
+        return mr_usage(o->allow_net ? "--allow-net" : "--private-tmp", "needs --sandbox");
     if (i >= argc || i + 1 >= argc)
         return mr_usage("COMMAND", "missing: mesarun [options] -- COMMAND [ARG...]");
     o->argv = argv + i + 1;

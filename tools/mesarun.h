@@ -52,6 +52,9 @@ typedef struct mr_opts {
     const char *cache_dir; /* --cache-dir or NULL */
     uint64_t cache_size;   /* 0 = auto */
     int memory_cache, push_ignored, verbose;
+    int sandbox, allow_net, private_tmp; /* --sandbox and its options */
+    const char *unset_env[64];           /* --unset-env NAME */
+    size_t nunset;
     long grace;
     char prefix[256]; /* normalised, default /mesa */
     const char *cwd;  /* --cwd or NULL */
@@ -72,15 +75,17 @@ typedef struct mr {
     mesa_client_t *tclient; /* the mount's token: clones go to the threads */
     /* local layout */
     char shim[PATH_MAX];
+    /* the LD_AUDIT module ("" without one: MESA_AUDIT=), its resolver */
+    char audit[PATH_MAX], ldhelper[PATH_MAX];
     char run[PATH_MAX];     /* $RUN */
     char cache[PATH_MAX];   /* $CACHE */
     char memdir[PATH_MAX];  /* the --memory-cache directory, or "" */
-    /* the LD_AUDIT module ("" without one: MESA_AUDIT=), its resolver */
-    char audit[PATH_MAX], ldhelper[PATH_MAX];
     char execdir[PATH_MAX]; /* exec/ when it is not $RUN/exec, or "" */
     char vcwd[PATH_MAX];    /* COMMAND's virtual cwd, "" for a real one */
     char kcwd[PATH_MAX];    /* the directory COMMAND starts in (kernel view) */
     char **envp;            /* COMMAND's environment (malloc'd) */
+    char privtmp[PATH_MAX]; /* --private-tmp: $RUN/tmp, else "" */
+    struct mr_sandbox *sandbox; /* --sandbox: mesarun_sandbox.c, or NULL */
     /* running */
     mesa_pusher_t *pusher;
     mesa_client_t *pclient;
@@ -105,12 +110,12 @@ void mr_log(void *ctx, const char *line);
 int mr_path(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* mesarun_setup.c: each returns 0 or an exit status, having said why. */
+/* The preload library, the LD_AUDIT module and its resolver. */
 int mr_find_shim(mr_t *m);
 int mr_connect(mr_t *m);
 int mr_resolve(mr_t *m);
 int mr_sign(mr_t *m);
 int mr_prepare(mr_t *m);
-/* The preload library, the LD_AUDIT module and its resolver. */
 int mr_build_env(mr_t *m);
 /* rm -r of $RUN and the per-run directories (memory cache, exec/). */
 void mr_cleanup(mr_t *m, int keep_run);

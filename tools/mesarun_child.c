@@ -13,6 +13,7 @@
  */
 #include "config.h"
 #include "mesarun.h"
+#include "mesarun_sandbox.h"
 #include "path.h"
 
 #include <dirent.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -237,6 +239,109 @@ static char **command_argv(mr_t *m, char ***tramp)
     return a;
 }
 
+/* Is the entry "NAME=..." named in --unset-env? */
+static int unset_by_option(const mr_t *m, const char *entry)
+{
+    for (size_t i = 0; i < m->o.nunset; i++) {
+        size_t l = strlen(m->o.unset_env[i]);
+        if (strncmp(entry, m->o.unset_env[i], l) == 0 && entry[l] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+/* COMMAND's environment: m->envp without the --unset-env variables, with
+ * TMPDIR for --private-tmp (an array of borrowed strings, malloc'd). */
+static char **command_env(mr_t *m, char *tmpdir_var)
+{
+    size_t n = 0, k = 0;
+    while (m->envp[n])
+        n++;
+    char **e = calloc(n + 2, sizeof *e);
+    if (!e)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!unset_by_option(m, m->envp[i]) && !(m->privtmp[0] && !strncmp(m->envp[i], "TMPDIR=", 7)))
+            e[k++] = m->envp[i];
+    if (m->privtmp[0])
+        e[k++] = tmpdir_var;
+    return e;
+}
+
+/* --sandbox: build the filter and the ruleset (before the fork). The
+ * writable places: the run's own directories, /tmp (or the private one). */
+static int sandbox_prepare(mr_t *m)
+{
+    const char *rw[8];
+    size_t n = 0;
+    char err[300];
+    rw[n++] = m->run;
+    rw[n++] = m->cache;
+    if (m->execdir[0])
+        rw[n++] = m->execdir;
+    if (m->memdir[0])
+        rw[n++] = m->memdir;
+    if (!m->o.private_tmp)
+        rw[n++] = "/tmp";
+    mr_sandbox_conf_t c = {.allow_net = m->o.allow_net, .verbose = m->o.verbose, .rw = rw, .nrw = n};
+    int rc = mr_sandbox_prepare(&c, &m->sandbox, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "mesarun: --sandbox: %s\n", err);
+        return -rc;
+    }
+    int abi = mr_sandbox_landlock_abi(m->sandbox);
+    if (m->o.verbose && abi)
+        fprintf(stderr, "mesarun: sandbox: Landlock ABI %d: the host is read-only outside %s%s\n",
+                abi, m->run, m->o.private_tmp ? "" : " and /tmp");
+    else if (m->o.verbose)
+        fprintf(stderr, "mesarun: sandbox: this kernel has no Landlock: the host filesystem "
+                        "stays writable (the seccomp filter still applies)\n");
+    return 0;
+}
+
+/* --sandbox: fork, confine, exec. The child only makes system calls (the
+ * filter was built before); an exec failure comes back on a pipe. */
+static int spawn_sandboxed(mr_t *m, pid_t *pid, char **argv, char **envp)
+{
+    int ep[2], err = 0;
+    if (pipe2(ep, O_CLOEXEC) < 0)
+        return errno;
+    pid_t p = fork();
+    if (p < 0) {
+        err = errno;
+        close(ep[0]);
+        close(ep[1]);
+        return err;
+    }
+    if (p == 0) {
+        if (!ignored_at_start[SIGPIPE])
+            signal(SIGPIPE, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
+        int rc = chdir(m->kcwd) < 0 ? -errno : mr_sandbox_apply(m->sandbox);
+        if (rc == 0) {
+            execvpe(argv[0], argv, envp);
+            rc = -errno;
+        }
+        err = -rc;
+        (void)!write(ep[1], &err, sizeof err);
+        _exit(127);
+    }
+    close(ep[1]);
+    ssize_t r;
+    while ((r = read(ep[0], &err, sizeof err)) < 0 && errno == EINTR)
+        ;
+    close(ep[0]);
+    if (r == (ssize_t)sizeof err) {
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return err;
+    }
+    *pid = p;
+    if (mr_sandbox_start(m->sandbox) < 0)
+        mr_log(NULL, "warning: --sandbox -v: refused calls will not be logged");
+    return 0;
+}
+
 /* Start COMMAND: 0 and *pid, or an errno (exec failed: ENOENT, EACCES, ...). */
 static int spawn(mr_t *m, pid_t *pid)
 {
@@ -254,8 +359,16 @@ static int spawn(mr_t *m, pid_t *pid)
     posix_spawn_file_actions_init(&fa);
     int rc = posix_spawn_file_actions_addchdir_np(&fa, m->kcwd);
     char **argv = command_argv(m, &tramp);
-    if (rc == 0)
-        rc = posix_spawnp(pid, argv[0], &fa, &a, argv, m->envp);
+    char tmpdir_var[PATH_MAX + 8];
+    snprintf(tmpdir_var, sizeof tmpdir_var, "TMPDIR=%s", m->privtmp);
+    char **envp = command_env(m, tmpdir_var);
+    if (rc == 0 && !envp)
+        rc = ENOMEM;
+    if (rc == 0 && m->o.sandbox)
+        rc = spawn_sandboxed(m, pid, argv, envp);
+    else if (rc == 0)
+        rc = posix_spawnp(pid, argv[0], &fa, &a, argv, envp);
+    free(envp);
     free(tramp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&a);
@@ -456,7 +569,14 @@ int mr_run_command(mr_t *m)
     mesa_client_free(m->tclient);
     m->client = m->tclient = NULL;
     each_fd(cloexec_if_ours);
-    int rc = spawn(m, &pid);
+    int rc = 0;
+    if (m->o.private_tmp &&
+        (mr_path(m->privtmp, "%s/tmp", m->run) < 0 || (mkdir(m->privtmp, 0700) < 0 && errno != EEXIST)))
+        rc = errno;
+    if (rc == 0 && m->o.sandbox)
+        rc = sandbox_prepare(m);
+    if (rc == 0)
+        rc = spawn(m, &pid);
     if (rc == 0 && mr_follow_start(m, &m->follow) < 0)
         mr_log(NULL, "warning: cannot follow the event stream: remote writes stay unseen");
     if (rc != 0) {
@@ -466,6 +586,8 @@ int mr_run_command(mr_t *m)
     }
     int status = wait_command(m, pid);
     reap_stragglers(m);
+    mr_sandbox_free(m->sandbox);
+    m->sandbox = NULL;
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
