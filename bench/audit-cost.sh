@@ -47,10 +47,10 @@ Needs: gcc, make, ar, python3, jq, awk.
 EOF
 }
 
-die() {
-    echo "audit-cost: $*" >&2
-    exit 2
-}
+PROG=audit-cost
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 
 while getopts n:k:h opt; do
     case $opt in
@@ -71,40 +71,15 @@ shift $((OPTIND - 1))
     usage >&2
     exit 2
 }
-[[ $ROUNDS =~ ^[0-9]+$ ]] && [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 99 ] || die "-n must be in 1..99"
-[[ $RUNS =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 10 ] && [ "$RUNS" -le 100000 ] || die "-k must be in 10..100000"
-for tool in gcc make ar python3 jq awk; do
-    command -v "$tool" >/dev/null || die "needs '$tool'"
-done
-
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${MESA_BUILD:-}" ]; then
-    for b in "$TOP/build" "$TOP" "$TOP/_build"; do
-        if [ -x "$b/tools/mesarun" ]; then
-            MESA_BUILD=$b
-            break
-        fi
-    done
-    [ -n "${MESA_BUILD:-}" ] || die "no build found (tried ./build, ., ./_build); set MESA_BUILD=dir"
-fi
-MESAD=${MESAD:-$MESA_BUILD/server/mesad}
-MESA=${MESA:-$MESA_BUILD/tools/mesa}
-MESARUN=${MESARUN:-$MESA_BUILD/tools/mesarun}
-MESA_SHIM=${MESA_SHIM:-$MESA_BUILD/shim/.libs/libmesafs_preload.so}
-for f in "$MESAD" "$MESA" "$MESARUN"; do
-    [ -x "$f" ] && [ -f "$f" ] || die "$f is not an executable file"
-done
-[ -f "$MESA_SHIM" ] || die "no preload library at $MESA_SHIM (set MESA_SHIM=path)"
-export MESA_SHIM
+int_in "$ROUNDS" 1 99 -n
+int_in "$RUNS" 10 100000 -k
+bench_need gcc make ar python3 jq awk
+bench_find_build "$TOP"
 unset MESA_AUDIT
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/audit-cost.XXXXXX")
-PID=""
 cleanup() {
-    if [ -n "$PID" ]; then
-        kill -TERM "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
+    bench_stop_mesad
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -112,17 +87,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 export LC_ALL=C
 
-KEY=$("$MESAD" init --data "$WORK/data" --org acme --json | jq -r .api_key) || die "mesad init failed"
-"$MESAD" serve --data "$WORK/data" --listen "unix:$WORK/sock" --ready-file "$WORK/ready" \
-    >"$WORK/mesad.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 200); do
-    [ -s "$WORK/ready" ] && break
-    sleep 0.05
-done
-[ -s "$WORK/ready" ] || die "mesad not ready after 10 s"
-unset MESA_URL MESA_API_KEY MESA_ACCESS_TOKEN MESA_ORG MESA_PREFIX MESA_MOUNT
-MENV=(env MESA_URL="unix:$WORK/sock" MESA_API_KEY="$KEY" MESA_ORG=acme)
+bench_start_mesad "$WORK" "$WORK/mesad.log"
 "${MENV[@]}" "$MESA" repo create bench >/dev/null || die "mesa repo create failed"
 printf 'int f(int x) { return x * 3 + 1; }\n' >"$WORK/x.c"
 python3 "$TOP/tests/shim/gen-project.py" "$WORK/src" --modules 120 --seed 1 >/dev/null ||
@@ -152,7 +117,7 @@ run() { # VARIANT WORKLOAD -> "wall user sys"
     fi
     case $1 in
     native) (cd "$WORK/native" && bash -c "$code") ;;
-    mount) MESA_AUDIT= "${MENV[@]}" "$MESARUN" "${cache[@]}" --repo "$repo" -- bash -c "$code" ;;
+    mount) MESA_AUDIT='' "${MENV[@]}" "$MESARUN" "${cache[@]}" --repo "$repo" -- bash -c "$code" ;;
     mount+lda) "${MENV[@]}" "$MESARUN" "${cache[@]}" --repo "$repo" -- bash -c "$code" ;;
     esac
 }

@@ -1,6 +1,7 @@
-# bench/lib.sh - helpers shared by bench/shim-build.sh and bench/peers.sh.
-# Sourced, never run. The caller sets PROG (its name in messages) and
-# `set -euo pipefail`, then sources this file; nothing here runs on source.
+# bench/lib.sh - helpers shared by the bench/ scripts (shim-build, peers,
+# audit-cost, realtime-latency). Sourced, never run. The caller sets PROG
+# (its name in messages) and `set -euo pipefail`, then sources this file;
+# nothing here runs on source.
 #
 # Globals: fail() appends to FAILURES and sets FAILED; bench_find_build sets
 # MESA_BUILD, MESAD, MESA, MESARUN and MESA_SHIM (exported);

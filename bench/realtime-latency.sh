@@ -43,10 +43,10 @@ Needs: bash >= 5 (EPOCHREALTIME), jq, mkfifo.
 EOF
 }
 
-die() {
-    echo "realtime-latency: $*" >&2
-    exit 2
-}
+PROG=realtime-latency
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$TOP/bench/lib.sh"
 
 while getopts k:o:h opt; do
     case $opt in
@@ -67,34 +67,10 @@ shift $((OPTIND - 1))
     usage >&2
     exit 2
 }
-if ! [[ $TRIALS =~ ^[0-9]+$ ]] || [ "$TRIALS" -lt 1 ] || [ "$TRIALS" -gt 500 ]; then
-    die "-k must be an integer in 1..500 (got '$TRIALS')"
-fi
+int_in "$TRIALS" 1 500 -k
 [ -n "${EPOCHREALTIME:-}" ] || die "needs bash >= 5 (EPOCHREALTIME)"
-for tool in jq mkfifo timeout; do
-    command -v "$tool" >/dev/null || die "needs '$tool'"
-done
-
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -z "${MESA_BUILD:-}" ]; then
-    for b in "$TOP/build" "$TOP" "$TOP/_build"; do
-        if [ -x "$b/tools/mesarun" ]; then
-            MESA_BUILD=$b
-            break
-        fi
-    done
-    [ -n "${MESA_BUILD:-}" ] || die "no build found (tried ./build, ., ./_build); set MESA_BUILD=dir"
-fi
-MESAD=${MESAD:-$MESA_BUILD/server/mesad}
-MESA=${MESA:-$MESA_BUILD/tools/mesa}
-MESARUN=${MESARUN:-$MESA_BUILD/tools/mesarun}
-for f in "$MESAD" "$MESA" "$MESARUN"; do
-    if ! [ -x "$f" ] || ! [ -f "$f" ]; then die "$f is not an executable file"; fi
-done
-if [ -z "${MESA_SHIM:-}" ] && [ -f "$MESA_BUILD/shim/.libs/libmesafs_preload.so" ]; then
-    MESA_SHIM=$MESA_BUILD/shim/.libs/libmesafs_preload.so
-fi
-[ -n "${MESA_SHIM:-}" ] && export MESA_SHIM # mesarun honours it (an uninstalled build)
+bench_need jq mkfifo timeout
+bench_find_build "$TOP"
 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT=${OUT:-${TMPDIR:-/tmp}/realtime-latency-$STAMP}
@@ -104,25 +80,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/realtime-latency-work.XXXXXX")
 LOG=$OUT/mesad.log
 : >"$LOG"
 START=$SECONDS
-PID="" RPID="" FAILED=0
-FAILURES=()
+RPID=""
 export LC_ALL=C # EPOCHREALTIME with a '.'
 
-fail() {
-    FAILED=1
-    FAILURES+=("$*")
-    echo "!! $*" >&2
-}
-
-stop_pid() { # PID: TERM, wait up to 5 s, KILL
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 cleanup() {
     [ -n "$RPID" ] && stop_pid "$RPID"
     [ -n "$PID" ] && stop_pid "$PID"
@@ -135,19 +95,7 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- setup
 
-INIT=$("$MESAD" init --data "$WORK/data" --org acme --json) || die "mesad init failed"
-KEY=$(jq -r .api_key <<<"$INIT")
-SOCK=$WORK/mesad.sock
-"$MESAD" serve --data "$WORK/data" --listen "unix:$SOCK" --ready-file "$WORK/ready" >>"$LOG" 2>&1 &
-PID=$!
-for _ in $(seq 1 200); do
-    [ -s "$WORK/ready" ] && break
-    kill -0 "$PID" 2>/dev/null || die "mesad exited before it was ready (log: $LOG)"
-    sleep 0.05
-done
-[ -s "$WORK/ready" ] || die "mesad not ready after 10 s (log: $LOG)"
-unset MESA_URL MESA_API_KEY MESA_ACCESS_TOKEN MESA_ORG MESA_PREFIX MESA_MOUNT
-MENV=(env MESA_URL="unix:$SOCK" MESA_API_KEY="$KEY" MESA_ORG=acme)
+bench_start_mesad "$WORK" "$LOG"
 
 mkdir -p "$WORK/seed"
 echo "realtime latency benchmark: rt-N.txt hold the writer's timestamps (us)" >"$WORK/seed/README"

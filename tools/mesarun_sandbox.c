@@ -282,23 +282,37 @@ int mr_sandbox_landlock_abi(const mr_sandbox_t *s)
     return s->ll_abi;
 }
 
-/* Send fd over sock (SCM_RIGHTS). System calls only. */
-static int send_fd(int sock, int fd)
-{
-    char byte = 'L';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+/* A one-byte message with room for one descriptor (SCM_RIGHTS). */
+typedef struct fd_msg {
+    char byte;
+    struct iovec iov;
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                         .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    struct msghdr msg;
+} fd_msg_t;
+
+static void fd_msg_init(fd_msg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->byte = 'L';
+    m->iov = (struct iovec){.iov_base = &m->byte, .iov_len = 1};
+    m->msg = (struct msghdr){.msg_iov = &m->iov, .msg_iovlen = 1, .msg_control = m->u.buf,
+                             .msg_controllen = sizeof m->u.buf};
+}
+
+/* Send fd over sock. System calls only. */
+static int send_fd(int sock, int fd)
+{
+    fd_msg_t m;
+    fd_msg_init(&m);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m.msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
     cm->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+    return sendmsg(sock, &m.msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
 int mr_sandbox_apply(const mr_sandbox_t *s)
@@ -323,18 +337,12 @@ int mr_sandbox_apply(const mr_sandbox_t *s)
 /* Receive the listener from the child: the descriptor, or -1. */
 static int recv_fd(int sock)
 {
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                         .msg_controllen = sizeof u.buf};
+    fd_msg_t m;
     ssize_t n;
-    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    fd_msg_init(&m);
+    while ((n = recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
         ;
-    struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+    struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&m.msg) : NULL;
     int fd = -1;
     if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
         memcpy(&fd, CMSG_DATA(cm), sizeof fd);

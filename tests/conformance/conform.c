@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/probe.h"
+
 /* One check being run: its directory and the result being built. */
 typedef struct ctx {
     char dir[PATH_MAX];
@@ -72,16 +74,6 @@ static void sep(ctx_t *c, char s)
 {
     if (c->len)
         add(c, "%c", s);
-}
-
-static const char *errname(int e)
-{
-    static char buf[32];
-    const char *n = strerrorname_np(e);
-    if (n)
-        return n;
-    snprintf(buf, sizeof buf, "E%d", e);
-    return buf;
 }
 
 /* rc < 0: errno's name; else "ok". */
@@ -230,30 +222,12 @@ static int setup(ctx_t *c, const char *spec)
 
 static int open_flags(const char *s)
 {
-    int fl = 0, acc = O_RDONLY;
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-        if (!strcmp(t, "r"))
-            acc = O_RDONLY;
-        else if (!strcmp(t, "w"))
-            acc = O_WRONLY;
-        else if (!strcmp(t, "rw"))
-            acc = O_RDWR;
-        else if (!strcmp(t, "creat"))
-            fl |= O_CREAT;
-        else if (!strcmp(t, "excl"))
-            fl |= O_EXCL;
-        else if (!strcmp(t, "trunc"))
-            fl |= O_TRUNC;
-        else if (!strcmp(t, "append"))
-            fl |= O_APPEND;
-        else if (!strcmp(t, "directory"))
-            fl |= O_DIRECTORY;
-        else if (!strcmp(t, "nofollow"))
-            fl |= O_NOFOLLOW;
+    int fl = test_open_flags(s);
+    if (fl < 0) {
+        fprintf(stderr, "conform: bad open flags '%s' in the table\n", s);
+        exit(2);
     }
-    return fl | acc;
+    return fl;
 }
 
 /* "now", "omit", or SEC[.FRACTION]. */

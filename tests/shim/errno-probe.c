@@ -44,6 +44,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "../lib/probe.h"
+
 static void usage(const char *why)
 {
     fprintf(stderr, "errno-probe: %s\n"
@@ -53,16 +55,6 @@ static void usage(const char *why)
                     "      chdir fsync mmap mkfifo\n",
             why);
     exit(2);
-}
-
-static const char *errname(int e)
-{
-    static char buf[32];
-    const char *n = strerrorname_np(e);
-    if (n)
-        return n;
-    snprintf(buf, sizeof buf, "E%d", e);
-    return buf;
 }
 
 static mode_t octal(const char *s)
@@ -77,34 +69,10 @@ static mode_t octal(const char *s)
 
 static int open_flags(const char *s)
 {
-    int fl = 0, acc = O_RDONLY;
-    char *copy = strdup(s), *save = NULL;
-    if (!copy)
-        usage("out of memory");
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(t, "r"))
-            acc = O_RDONLY;
-        else if (!strcmp(t, "w"))
-            acc = O_WRONLY;
-        else if (!strcmp(t, "rw"))
-            acc = O_RDWR;
-        else if (!strcmp(t, "creat"))
-            fl |= O_CREAT;
-        else if (!strcmp(t, "excl"))
-            fl |= O_EXCL;
-        else if (!strcmp(t, "trunc"))
-            fl |= O_TRUNC;
-        else if (!strcmp(t, "append"))
-            fl |= O_APPEND;
-        else if (!strcmp(t, "directory"))
-            fl |= O_DIRECTORY;
-        else if (!strcmp(t, "nofollow"))
-            fl |= O_NOFOLLOW;
-        else
-            usage("bad open flag");
-    }
-    free(copy);
-    return acc | fl;
+    int fl = test_open_flags(s);
+    if (fl < 0)
+        usage("bad open flag");
+    return fl;
 }
 
 static int read_all(int fd, char **out, size_t *len)
