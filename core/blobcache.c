@@ -10,8 +10,10 @@
  * Durability: the directory of a new blob is not fsync'd. This is a cache:
  * after a crash a blob may be missing (it is fetched again), while the fsync
  * of the data before the rename means a blob that is present is whole.
- * put_many (a batch of small blobs) replaces the fsync per file by one
- * syncfs before the renames: the same guarantee, one journal commit.
+ * put_many (a batch answer) fsyncs each blob too, then publishes them all;
+ * one syncfs for the batch was tried and dropped: it waits for every dirty
+ * page of the file system, other programs' too (a read took 122 s once
+ * while a large file was being written elsewhere).
  *
  * Accounting: usage is the sum of the blobs' st_size (not disk blocks), found
  * by a scan of blobs/<xx>/. put keeps an estimate (last scan plus its own
@@ -451,17 +453,32 @@ static void account(mesa_blobcache_t *c, size_t len)
         c->est_valid = 0;
 }
 
+/* rename tmp to dst, making blobs/<xx>/ first if it is missing (most
+ * puts find it there: no mkdir per blob). 0 or -1 with errno. */
+static int rename_into(const mesa_blobcache_t *c, const char *oid, const char *tmp, const char *dst)
+{
+    char sub[PATH_MAX];
+    if (rename(tmp, dst) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    snprintf(sub, sizeof sub, "%s/blobs/%.2s", c->dir, oid);
+    if (mkdir_ok(sub) < 0)
+        return -1;
+    return rename(tmp, dst);
+}
+
 int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oids,
                             const void *const *data, const size_t *lens)
 {
     char (*tmp)[PATH_MAX] = calloc(n ? n : 1, sizeof *tmp);
-    char dst[PATH_MAX], got[OID_HEX + 1], tmpdir[PATH_MAX], sub[PATH_MAX];
-    int rc = tmp ? 0 : -ENOMEM, dirfd = -1;
-    size_t staged = 0, i;
+    char dst[PATH_MAX], got[OID_HEX + 1], tmpdir[PATH_MAX];
+    int rc = tmp ? 0 : -ENOMEM;
+    size_t i;
     if (!c || (n && (!oids || !data || !lens)))
         rc = -EINVAL;
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp", c ? c->dir : "");
-    /* write every new blob without fsync */
+    /* write and fsync every new blob; none is published before all are */
     for (i = 0; rc == 0 && i < n; i++) {
         tmp[i][0] = '\0';
         if (!valid_oid(oids[i]) || (!data[i] && lens[i]))
@@ -473,24 +490,15 @@ int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oi
             rc = -EBADMSG;
         else if ((rc = touch(dst)) == -ENOENT) {
             make_room(c, lens[i]);
-            snprintf(sub, sizeof sub, "%s/blobs/%.2s", c->dir, oids[i]);
-            if ((rc = mkdir_ok(sub)) == 0 &&
-                (rc = mesa_stage_file(tmpdir, "blob", data[i], lens[i], 0444, 0, tmp[i])) == 0)
-                staged++;
+            rc = mesa_stage_file(tmpdir, "blob", data[i], lens[i], 0444, 1, tmp[i]);
         }
     }
-    /* one syncfs makes them all durable, then they are published */
-    if (staged && (dirfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        if (syncfs(dirfd) < 0 && rc == 0)
-            rc = -errno;
-        close(dirfd);
-    } else if (staged && rc == 0) {
-        rc = -errno;
-    }
+    /* every one written and fsync'd: publish them */
     for (size_t k = 0; k < i && tmp; k++) {
         if (!tmp[k][0])
             continue;
-        if (rc == 0 && blob_path(c, oids[k], dst, sizeof dst) == 0 && rename(tmp[k], dst) == 0) {
+        if (rc == 0 && blob_path(c, oids[k], dst, sizeof dst) == 0 &&
+            rename_into(c, oids[k], tmp[k], dst) == 0) {
             account(c, lens[k]);
             continue;
         }

@@ -35,10 +35,11 @@ int mesa_blobcache_lookup(mesa_blobcache_t *c, const char *oid, char *out, size_
 int mesa_blobcache_put(mesa_blobcache_t *c, const char *oid, const void *data, size_t len,
                        char *out, size_t outlen);
 
-/* put for n blobs at once (a batch answer): each checked as in put; the
- * new ones written without fsync, made durable together by one syncfs of
- * the cache's filesystem, then renamed into place. 0, or the first error
- * (then none of the new ones is published). */
+/* put for n blobs at once (a batch answer): each checked as in put, the
+ * new ones written and fsync'd, then renamed into place (blobs/<xx>/ made
+ * only when a rename finds it missing). 0, or the first error:
+ * a blob that fails its check (-EBADMSG) or cannot be written publishes
+ * none of the batch; a failed rename keeps the ones renamed before it. */
 int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oids,
                             const void *const *data, const size_t *lens);
 
