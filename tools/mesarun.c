@@ -437,6 +437,11 @@ static int setup(mr_t *m)
     int rc = mr_find_shim(m);
     if (rc == 0)
         rc = mr_connect(m);
+    /* the sandbox refuses TCP sockets: the shim could not reach a TCP server */
+    if (rc == 0 && m->o.sandbox && !m->o.allow_net && strncmp(m->url, "unix:", 5) != 0)
+        rc = mr_usage("--sandbox", "the server %s is reached over TCP, which the sandbox "
+                                   "refuses: use a unix: URL, or --allow-net",
+                      m->url);
     if (rc == 0)
         rc = mr_resolve(m);
     if (rc == 0)

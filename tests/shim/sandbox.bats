@@ -129,7 +129,7 @@ tempfile ok"
     [ ! -e "$out/u.txt" ]
 }
 
-@test "--unset-env removes variables; --allow-net and --private-tmp need --sandbox" {
+@test "--unset-env removes variables; --allow-net and --private-tmp need --sandbox; a TCP server needs --allow-net" {
     mkrepo sb-env
     SECRET_ONE=1 SECRET_TWO=2 run -0 --separate-stderr mr --unset-env SECRET_ONE --repo sb-env -- sh -c 'echo "${SECRET_ONE-unset} ${SECRET_TWO-unset}"'
     assert_output "unset 2"
@@ -138,6 +138,11 @@ tempfile ok"
     [[ "$stderr" == "mesarun: --allow-net: needs --sandbox" ]]
     run -2 --separate-stderr mr --sandbox --private-tmp --unset-env A=B --repo sb-env -- true
     [[ "$stderr" == *"--unset-env: must be a variable name (got 'A=B')"* ]]
+    # a TCP server: the shim could not reach it from the sandbox
+    run -2 --separate-stderr mr --sandbox --url "$MESAD_URL" --repo sb-env -- touch "$T/ran"
+    [[ "$stderr" == "mesarun: --sandbox: the server $MESAD_URL is reached over TCP, which the sandbox refuses: use a unix: URL, or --allow-net" ]]
+    [ ! -e "$T/ran" ]
+    run -0 --separate-stderr mr --sandbox --allow-net --url "$MESAD_URL" --repo sb-env -- true
 }
 
 @test "--sandbox: the generated C project builds with make -j2 and passes make check" {
