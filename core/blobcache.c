@@ -10,6 +10,8 @@
  * Durability: the directory of a new blob is not fsync'd. This is a cache:
  * after a crash a blob may be missing (it is fetched again), while the fsync
  * of the data before the rename means a blob that is present is whole.
+ * A blob's directory blobs/<xx>/ is made only when the rename into it
+ * finds it missing (eviction may have removed it): no mkdir per put.
  * put_many (a batch answer) fsyncs each blob too, then publishes them all;
  * one syncfs for the batch was tried and dropped: it waits for every dirty
  * page of the file system, other programs' too (a read took 122 s once
@@ -434,16 +436,6 @@ static void make_room(mesa_blobcache_t *c, uint64_t len)
 }
 
 /* Publish into blobs/<xx>/ (created on demand) through a temp file in tmp/. */
-static int publish(const mesa_blobcache_t *c, const char *oid, const void *data, size_t len,
-                   const char *dst)
-{
-    char sub[PATH_MAX], tmpdir[PATH_MAX];
-    snprintf(sub, sizeof sub, "%s/blobs/%.2s", c->dir, oid);
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", c->dir);
-    int rc = mkdir_ok(sub);
-    return rc < 0 ? rc : mesa_publish(tmpdir, "blob", data, len, 0444, dst);
-}
-
 /* Lock-free accounting of a published blob. */
 static void account(mesa_blobcache_t *c, size_t len)
 {
@@ -468,6 +460,20 @@ static int rename_into(const mesa_blobcache_t *c, const char *oid, const char *t
     return rename(tmp, dst);
 }
 
+/* Write one blob (fsync'd) and rename it into place. 0 or -errno. */
+static int publish(const mesa_blobcache_t *c, const char *oid, const void *data, size_t len,
+                   const char *dst)
+{
+    char tmp[PATH_MAX], tmpdir[PATH_MAX];
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", c->dir);
+    int rc = mesa_stage_file(tmpdir, "blob", data, len, 0444, tmp);
+    if (rc == 0 && rename_into(c, oid, tmp, dst) != 0) {
+        rc = -errno;
+        unlink(tmp);
+    }
+    return rc;
+}
+
 int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oids,
                             const void *const *data, const size_t *lens)
 {
@@ -490,7 +496,7 @@ int mesa_blobcache_put_many(mesa_blobcache_t *c, size_t n, const char *const *oi
             rc = -EBADMSG;
         else if ((rc = touch(dst)) == -ENOENT) {
             make_room(c, lens[i]);
-            rc = mesa_stage_file(tmpdir, "blob", data[i], lens[i], 0444, 1, tmp[i]);
+            rc = mesa_stage_file(tmpdir, "blob", data[i], lens[i], 0444, tmp[i]);
         }
     }
     /* every one written and fsync'd: publish them */

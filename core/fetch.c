@@ -51,7 +51,7 @@ static int fetch_one(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, co
     return rc;
 }
 
-/* Cache the blobs of a batch answer together (one sync). 0 or -errno. */
+/* Cache the blobs of a batch answer, published together. 0 or -errno. */
 static int put_answer(mesa_blobcache_t *bc, json_t *blobs, mesa_error_t *e)
 {
     size_t n = json_array_size(blobs), i, k = 0;

@@ -49,7 +49,7 @@ int mesa_mkdirs(const char *path, mode_t mode)
 }
 
 int mesa_stage_file(const char *tmpdir, const char *tag, const void *data, size_t len,
-                    mode_t mode, int sync, char *tmp)
+                    mode_t mode, char *tmp)
 {
     int n = snprintf(tmp, PATH_MAX, "%s/%s.%ld.XXXXXX", tmpdir, tag, (long)getpid());
     if (n < 0 || n >= PATH_MAX)
@@ -60,7 +60,7 @@ int mesa_stage_file(const char *tmpdir, const char *tag, const void *data, size_
     int rc = mesa_write_all(fd, data, len);
     if (rc == 0 && fchmod(fd, mode) != 0)
         rc = -errno;
-    while (rc == 0 && sync && fsync(fd) != 0)
+    while (rc == 0 && fsync(fd) != 0)
         rc = errno == EINTR ? 0 : -errno;
     if (close(fd) != 0 && errno != EINTR && rc == 0) /* EINTR still closed it */
         rc = -errno;
@@ -73,7 +73,7 @@ int mesa_publish(const char *tmpdir, const char *tag, const void *data, size_t l
                  const char *dst)
 {
     char tmp[PATH_MAX];
-    int rc = mesa_stage_file(tmpdir, tag, data, len, mode, 1, tmp);
+    int rc = mesa_stage_file(tmpdir, tag, data, len, mode, tmp);
     if (rc == 0 && rename(tmp, dst) != 0) {
         rc = -errno;
         unlink(tmp);

@@ -13,10 +13,10 @@ int mesa_write_all(int fd, const void *buf, size_t len);
 /* mkdir -p: missing parents with 0755, the last component with mode. */
 int mesa_mkdirs(const char *path, mode_t mode);
 /* Write data to a new temp file "<tmpdir>/<tag>.<pid>.XXXXXX" (its name into
- * tmp, PATH_MAX bytes) with mode, fsync'd if sync. 0, or -errno with
- * nothing left behind. */
+ * tmp, PATH_MAX bytes) with mode, and fsync it. 0, or -errno with nothing
+ * left behind. */
 int mesa_stage_file(const char *tmpdir, const char *tag, const void *data, size_t len,
-                    mode_t mode, int sync, char *tmp);
+                    mode_t mode, char *tmp);
 /* Write data to a new temp file "<tmpdir>/<tag>.<pid>.XXXXXX", give it mode,
  * fsync it, and rename it to dst (whose directory must exist). The
  * directory is not fsync'ed: callers are caches, refetched after a crash. */
