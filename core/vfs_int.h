@@ -72,6 +72,11 @@ int vfs_blob(mesa_vfs_t *v, int slot, const char *oid, char *out, size_t outlen)
 void vfs_staging_path(const mesa_vfs_t *v, const char *id, char *out, size_t outlen);
 /* The local-store path of slot/rel. */
 int vfs_local_path(const mesa_vfs_t *v, int slot, const char *rel, char *out, size_t outlen);
+/* real, a path in the mirror $RUN<sub> of the mount tree (sub: "/cwd" for
+ * the placeholders, "/lib" for libraries), as the mount path it mirrors.
+ * 0, -ENOENT if real is not in it, -ENAMETOOLONG. */
+int vfs_from_mirror(const mesa_vfs_t *v, const char *sub, const char *real, char *out,
+                    size_t outlen);
 /* Map an API error to errno, saying once per process when the token expired. */
 int vfs_api_error(mesa_vfs_t *v, int rc, const mesa_error_t *e);
 int64_t vfs_now_ns(void);

@@ -101,10 +101,5 @@ int mesa_vfs_lib_path(mesa_vfs_t *v, const char *path, char *out, size_t outlen)
 
 int mesa_vfs_lib_origin(const mesa_vfs_t *v, const char *real, char *out, size_t outlen)
 {
-    size_t rl = strlen(v->run);
-    if (strncmp(real, v->run, rl) != 0 || strncmp(real + rl, "/lib", 4) != 0 ||
-        (real[rl + 4] != '/' && real[rl + 4] != '\0'))
-        return -ENOENT;
-    int k = snprintf(out, outlen, "%s%s", v->prefix, real + rl + 4);
-    return k < 0 || (size_t)k >= outlen ? -ENAMETOOLONG : 0;
+    return vfs_from_mirror(v, "/lib", real, out, outlen);
 }

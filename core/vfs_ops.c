@@ -173,14 +173,20 @@ int mesa_vfs_placeholder(mesa_vfs_t *v, const char *path, char *out, size_t outl
     return mesa_mkdirs(out, 0755);
 }
 
+int vfs_from_mirror(const mesa_vfs_t *v, const char *sub, const char *real, char *out,
+                    size_t outlen)
+{
+    size_t rl = strlen(v->run), sl = strlen(sub);
+    if (strncmp(real, v->run, rl) != 0 || strncmp(real + rl, sub, sl) != 0 ||
+        (real[rl + sl] != '/' && real[rl + sl] != '\0'))
+        return -ENOENT;
+    int n = snprintf(out, outlen, "%s%s", v->prefix, real + rl + sl);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
 int mesa_vfs_from_placeholder(const mesa_vfs_t *v, const char *real, char *out, size_t outlen)
 {
-    size_t rl = strlen(v->run);
-    if (strncmp(real, v->run, rl) != 0 || strncmp(real + rl, "/cwd", 4) != 0 ||
-        (real[rl + 4] != '/' && real[rl + 4] != '\0'))
-        return -ENOENT;
-    int n = snprintf(out, outlen, "%s%s", v->prefix, real + rl + 4);
-    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+    return vfs_from_mirror(v, "/cwd", real, out, outlen);
 }
 
 static int open_dir(mesa_vfs_t *v, const mesa_vnode_t *n, int flags, int *is_dir)

@@ -260,9 +260,11 @@ static char **command_env(mr_t *m, char *tmpdir_var)
     char **e = calloc(n + 2, sizeof *e);
     if (!e)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!unset_by_option(m, m->envp[i]) && !(m->privtmp[0] && !strncmp(m->envp[i], "TMPDIR=", 7)))
+    for (size_t i = 0; i < n; i++) {
+        int tmpdir = m->privtmp[0] && strncmp(m->envp[i], "TMPDIR=", 7) == 0;
+        if (!tmpdir && !unset_by_option(m, m->envp[i]))
             e[k++] = m->envp[i];
+    }
     if (m->privtmp[0])
         e[k++] = tmpdir_var;
     return e;
