@@ -31,7 +31,8 @@
 struct mesa_client {
     char *base;   /* "http://host:port/v1" */
     char *socket; /* unix socket path or NULL */
-    char *auth;   /* "Authorization: Bearer ..." */
+    char *auth;   /* "Authorization: Bearer ...", or "Authorization:" (none) */
+    int delegate_fills; /* mesa_client_delegates */
     long timeout_ms;
     int retries;
     CURL *curl;
@@ -136,8 +137,10 @@ int mesa_client_new(const mesa_client_opts_t *o, mesa_client_t **out)
         rc = -EINVAL;
         goto fail;
     }
-    if (asprintf(&c->auth, "Authorization: Bearer %s", o->bearer) < 0)
+    /* no bearer (mesarun's proxy adds it): "Name:" makes curl send none */
+    if (asprintf(&c->auth, "Authorization:%s%s", o->bearer[0] ? " Bearer " : "", o->bearer) < 0)
         c->auth = NULL;
+    c->delegate_fills = o->delegate_fills;
     if (!c->base || !c->auth || (strncmp(o->url, "unix:", 5) == 0 && !c->socket))
         goto fail;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
@@ -157,6 +160,7 @@ int mesa_client_clone(const mesa_client_t *c, mesa_client_t **out)
     n->base = strdup(c->base);
     n->socket = c->socket ? strdup(c->socket) : NULL;
     n->auth = strdup(c->auth);
+    n->delegate_fills = c->delegate_fills;
     n->timeout_ms = c->timeout_ms;
     n->retries = c->retries;
     if (!n->base || !n->auth || (c->socket && !n->socket)) {
@@ -165,6 +169,11 @@ int mesa_client_clone(const mesa_client_t *c, mesa_client_t **out)
     }
     *out = n;
     return 0;
+}
+
+int mesa_client_delegates(const mesa_client_t *c)
+{
+    return c->delegate_fills;
 }
 
 void mesa_client_free(mesa_client_t *c)

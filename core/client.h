@@ -16,14 +16,20 @@ typedef struct mesa_client mesa_client_t;
 
 typedef struct mesa_client_opts {
     const char *url;    /* "http(s)://host[:port]" or "unix:/path" (no /v1) */
-    const char *bearer; /* access token or raw API key */
+    const char *bearer; /* access token or raw API key; "" for none (mesarun's proxy) */
     long timeout_ms;    /* whole request; 0 = 30000 */
     int retries;        /* extra attempts; < 0 = 4 */
+    /* The server is `mesarun --sandbox`'s proxy, which fills the caches
+     * (read-only to the sandbox): core/fetch.c asks it to instead of
+     * fetching and writing them itself. */
+    int delegate_fills;
 } mesa_client_opts_t;
 
 /* A new client (copies its options). 0, -EINVAL (bad URL), -ENOMEM. */
 int mesa_client_new(const mesa_client_opts_t *o, mesa_client_t **out);
 void mesa_client_free(mesa_client_t *c);
+/* Was it made with delegate_fills? */
+int mesa_client_delegates(const mesa_client_t *c);
 /* A client with the same options and its own connection (for another
  * thread: a client is used by one thread at a time). */
 int mesa_client_clone(const mesa_client_t *c, mesa_client_t **out);

@@ -33,6 +33,12 @@ static int xdg_dir(const char *var, const char *fallback, char *out, size_t n)
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
+int mesa_embedded_dirs(char *data, char *conf, size_t n)
+{
+    int rc = xdg_dir("XDG_DATA_HOME", ".local/share", data, n);
+    return rc < 0 ? rc : xdg_dir("XDG_CONFIG_HOME", ".config", conf, n);
+}
+
 /* out = a + b if it fits (n bytes); 0 or -ENAMETOOLONG. */
 static int join(char *out, size_t n, const char *a, const char *b)
 {

@@ -22,4 +22,10 @@ typedef struct mesa_embedded {
  * one-line message in err. */
 int mesa_embedded_ensure(mesa_embedded_t *out, char *err, size_t errlen);
 
+/* Its data directory ($XDG_DATA_HOME/mesa: the server's database, git
+ * storage and socket) and configuration directory ($XDG_CONFIG_HOME/mesa:
+ * the admin key), n bytes each: what `mesarun --sandbox` hides. 0 or
+ * -ENAMETOOLONG (also without HOME). */
+int mesa_embedded_dirs(char *data, char *conf, size_t n);
+
 #endif

@@ -1,6 +1,8 @@
 /* core/fetch.c - batched blob fetch into the cache (fetch.h).
  * Invariant: only bytes that hash to their blob id reach the cache
- * (mesa_blobcache_put verifies). Called by the shim's core and the tools;
+ * (mesa_blobcache_put verifies). Under `mesarun --sandbox` the cache is
+ * read-only to the shim: the client delegates, and mesarun's proxy
+ * (tools/mesarun_proxy.c) fetches, verifies and writes instead. Called by the shim's core and the tools;
  * every use of jansson here follows the creation of a client (which loads
  * it in the shim's build, core/jsondl.h).
  */
@@ -112,9 +114,51 @@ static int fetch_batch(mesa_client_t *c, mesa_blobcache_t *bc, const char *org,
     return rc;
 }
 
+/* A client of mesarun's proxy (--sandbox) asks it to fill the cache, which
+ * is read-only here: POST /_mesarun/<what> with body (stolen). */
+static int ask_proxy(mesa_client_t *c, const char *what, json_t *body, mesa_error_t *e)
+{
+    char path[64];
+    json_t *v = NULL;
+    snprintf(path, sizeof path, "/_mesarun/%s", what);
+    int rc = body ? mesa_client_json(c, "POST", path, body, &v, e)
+                  : mesa_error_set(e, ENOMEM, "out of memory asking for %s", what);
+    json_decref(body);
+    json_decref(v);
+    return rc;
+}
+
+static int proxy_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, const char *repo,
+                       const char *const *oids, const uint64_t *sizes, size_t n, mesa_error_t *e)
+{
+    json_t *want = json_array(), *sz = json_array();
+    size_t nw = 0;
+    for (size_t i = 0; i < n && want && sz; i++) {
+        char path[4096];
+        if (mesa_blobcache_lookup(bc, oids[i], path, sizeof path) == 0)
+            continue;
+        json_array_append_new(want, json_string(oids[i]));
+        json_array_append_new(sz, json_pack("I", sizes ? (json_int_t)sizes[i] : 0));
+        nw++;
+    }
+    if (want && sz && nw == 0) {
+        json_decref(want);
+        json_decref(sz);
+        return 0;
+    }
+    return ask_proxy(c, "blobs",
+                     want && sz ? json_pack("{s:s,s:s,s:o,s:o}", "org", org, "repo", repo, "oids",
+                                            want, "sizes", sz)
+                                : NULL,
+                     e);
+}
+
 int mesa_fetch_blobs(mesa_client_t *c, mesa_blobcache_t *bc, const char *org, const char *repo,
                      const char *const *oids, const uint64_t *sizes, size_t n, mesa_error_t *e)
 {
+    if (mesa_client_delegates(c))
+        return proxy_blobs(c, bc, org, repo, oids, sizes, n, e);
+
     const char **want = calloc(n ? n : 1, sizeof *want);
     size_t nw = 0, bytes = 0;
     int rc = 0;
@@ -147,6 +191,12 @@ int mesa_fetch_tree(mesa_client_t *c, const char *dir, const char *org, const ch
 {
     if (mesa_tree_open(dir, commit, t) == 0)
         return 0;
+    if (mesa_client_delegates(c)) {
+        int rc = ask_proxy(c, "tree",
+                           json_pack("{s:s,s:s,s:s}", "org", org, "repo", repo, "commit", commit),
+                           e);
+        return rc < 0 ? rc : mesa_tree_open(dir, commit, t);
+    }
     char path[600];
     json_t *v = NULL;
     snprintf(path, sizeof path, "/%s/%s/tree?commit=%s", org, repo, commit);

@@ -636,6 +636,14 @@ static int check_record(const mesa_jrec_t *r)
         return -EINVAL;
     if (r->type == MESA_J_RENAME && r->arg[0] == '\0')
         return -EINVAL;
+    /* a staging id names a file in staging/ (the shim makes 32 hex
+     * digits), never a path: the journal is writable by the mount's
+     * processes, sandboxed ones included, and the pusher reads what it names */
+    static const char id_chars[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+    size_t idlen = strlen(r->arg);
+    if (r->type == MESA_J_WRITE && (idlen == 0 || idlen > 64 || strspn(r->arg, id_chars) != idlen))
+        return -EINVAL;
     return 0;
 }
 

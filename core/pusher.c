@@ -433,8 +433,15 @@ static int handle_staged(batch_t *b, const char *path, const mesa_ov_ent_t *e)
     if (!is_due(b->p, e->staging_id))
         return 1;
     snprintf(sp, sizeof sp, "%s/staging/%s", b->p->run, e->staging_id);
-    int fd = open(sp, O_RDONLY | O_CLOEXEC);
+    /* never through a symlink, nor anything but a plain file: the staging
+     * directory is writable by every process of the mount */
+    int fd = open(sp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
     if (fd < 0 || fstat(fd, &st) < 0) {
         int err = -errno;
         if (fd >= 0)

@@ -83,6 +83,7 @@ struct mesa_state {
     struct slot *slots;
     size_t n;   /* from the header at open: the mapping's bound, whatever the file says later */
     size_t len; /* mapping length */
+    int ro;     /* mapped read-only: the file is not writable here (--sandbox) */
 };
 
 static size_t file_size(size_t n)
@@ -233,7 +234,7 @@ static int check_header(const struct hdr *h, off_t size)
 }
 
 /* Validate the file behind fd and map it; the handle in *out. */
-static int map_file(int fd, mesa_state_t **out)
+static int map_file(int fd, int ro, mesa_state_t **out)
 {
     struct stat st;
     struct hdr h;
@@ -255,7 +256,8 @@ static int map_file(int fd, mesa_state_t **out)
         return -ENOMEM;
     s->n = h.nslots;
     s->len = file_size(s->n);
-    map = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    s->ro = ro;
+    map = mmap(NULL, s->len, ro ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
         rc = -errno;
         free(s);
@@ -276,9 +278,12 @@ int mesa_state_open(const char *path, mesa_state_t **out)
     do
         fd = open(path, O_RDWR | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
+    int ro = fd < 0 && (errno == EACCES || errno == EROFS); /* readers only: the sandbox */
+    if (ro)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    rc = map_file(fd, out);
+    rc = map_file(fd, ro, out);
     close(fd); /* the mapping keeps the file */
     return rc;
 }
@@ -419,12 +424,29 @@ static void put_field(char *f, size_t cap, const char *str)
     memset(f + n, 0, cap - n);
 }
 
+static mesa_state_observer_t observer;
+static void *observer_ctx;
+
+void mesa_state_observe(mesa_state_observer_t fn, void *ctx)
+{
+    observer = fn;
+    observer_ctx = ctx;
+}
+
+static void observed(size_t i, const char *change_id, const char *commit)
+{
+    if (observer)
+        observer(observer_ctx, i, change_id, commit);
+}
+
 int mesa_state_set(mesa_state_t *s, size_t i, const char *change_id, const char *commit,
                    const char *bookmark)
 {
     struct slot *sl;
     uint32_t odd;
 
+    if (s->ro)
+        return -EROFS;
     if (i >= s->n || !change_id || !commit)
         return -EINVAL;
     sl = &s->slots[i];
@@ -438,6 +460,7 @@ int mesa_state_set(mesa_state_t *s, size_t i, const char *change_id, const char 
         put_field(sl->bookmark, sizeof sl->bookmark, bookmark);
     slot_unlock(sl, odd);
     __atomic_add_fetch(&s->h->generation, 1, __ATOMIC_RELEASE);
+    observed(i, change_id, commit);
     return 0;
 }
 
@@ -446,6 +469,8 @@ int mesa_state_set_epoch(mesa_state_t *s, size_t i, const char *change_id, const
     struct slot *sl;
     uint32_t odd;
 
+    if (s->ro)
+        return -EROFS;
     if (i >= s->n || !change_id || !commit || strlen(change_id) >= sizeof sl->change_id ||
         strlen(commit) >= sizeof sl->commit)
         return -EINVAL;
@@ -456,6 +481,7 @@ int mesa_state_set_epoch(mesa_state_t *s, size_t i, const char *change_id, const
     put_field(sl->base_commit, sizeof sl->base_commit, commit);
     slot_unlock(sl, odd);
     __atomic_add_fetch(&s->h->generation, 1, __ATOMIC_RELEASE);
+    observed(i, change_id, commit);
     return 0;
 }
 
@@ -469,6 +495,8 @@ void mesa_state_set_acked(mesa_state_t *s, uint64_t off)
     struct hdr *h = s->h;
     uint64_t cur = __atomic_load_n(&h->acked, __ATOMIC_RELAXED);
     int saved = errno;
+    if (s->ro)
+        return;
 
     do {
         if (off <= cur)

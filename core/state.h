@@ -43,7 +43,9 @@ void mesa_state_mount_key(const mesa_state_repo_t *r, char *out, size_t len);
 /* Create the file at path (mode 0600, written to a temp file then renamed)
  * with n (1..MESA_STATE_MAX_REPOS) slots. 0 or -errno (-EINVAL for n). */
 int mesa_state_create(const char *path, const mesa_state_repo_t *repos, size_t n);
-/* Map an existing state file read-write. -EBADMSG if it is not one. */
+/* Map an existing state file read-write; read-only if this process may not
+ * write it (in `mesarun --sandbox`: then set and set_epoch fail with
+ * -EROFS and set_acked does nothing). -EBADMSG if it is not one. */
 int mesa_state_open(const char *path, mesa_state_t **out);
 void mesa_state_close(mesa_state_t *s);
 
@@ -61,6 +63,15 @@ int mesa_state_set(mesa_state_t *s, size_t i, const char *change_id, const char 
 /* Start a new epoch (the mount switched change, docs/MOUNT.md "E"): set
  * change id and commit, and make commit the epoch's base. 0 or -EINVAL. */
 int mesa_state_set_epoch(mesa_state_t *s, size_t i, const char *change_id, const char *commit);
+
+/* Every set and set_epoch made by this process calls fn(ctx, slot,
+ * change_id, commit) afterwards (from the setting thread). mesarun's
+ * sandbox proxy learns the commits the mount has been at this way, not
+ * from the file, which the sandbox could write. NULL: none. Set before
+ * threads start. */
+typedef void (*mesa_state_observer_t)(void *ctx, size_t slot, const char *change_id,
+                                      const char *commit);
+void mesa_state_observe(mesa_state_observer_t fn, void *ctx);
 
 /* Changes whenever any slot or the acknowledged offset changes. */
 uint64_t mesa_state_generation(const mesa_state_t *s);

@@ -96,6 +96,7 @@ mesa_vfs_t *mesa_vfs_open_env(const char *(*get)(const char *name))
     env_copy("MESA_URL", v->url, sizeof v->url);
     v->token = strdup(get("MESA_ACCESS_TOKEN") ?: "");
     v->push_ignored = get("MESA_PUSH_IGNORED") && strcmp(get("MESA_PUSH_IGNORED"), "1") == 0;
+    v->sandboxed = get("MESA_SANDBOX") && strcmp(get("MESA_SANDBOX"), "1") == 0;
     v->dev = (dev_t)(fnv(v->run) & 0xffffffffu) | 0x100000u;
     snprintf(path, sizeof path, "%s/state", v->run);
     if (!v->token || mesa_state_open(path, &v->st) < 0)
@@ -154,7 +155,8 @@ void mesa_vfs_atfork_child(mesa_vfs_t *v)
 mesa_client_t *vfs_client(mesa_vfs_t *v)
 {
     if (!v->cl) {
-        mesa_client_opts_t o = {.url = v->url, .bearer = v->token, .retries = 3};
+        mesa_client_opts_t o = {
+            .url = v->url, .bearer = v->token, .retries = 3, .delegate_fills = v->sandboxed};
         if (mesa_client_new(&o, &v->cl) < 0)
             v->cl = NULL;
     }

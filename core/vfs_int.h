@@ -29,6 +29,7 @@ struct mesa_vfs {
     char url[1024];
     char *token;
     int push_ignored;
+    int sandboxed; /* MESA_SANDBOX=1: the server is mesarun's proxy, the caches read-only */
     dev_t dev;
     int64_t t0; /* the mount's start: mtime of directories git has none for */
     mesa_state_t *st;
