@@ -21,11 +21,14 @@
 #   native-noop   make -j2 again right after the native build (nothing to do)
 #   mount-noop    mesarun ... make -j2 right after mount-warm (nothing to do:
 #                 the outputs are in the local store)
+#   sandbox-warm  with -s: mount-warm under `mesarun --sandbox` (seccomp,
+#                 Landlock, the shim's fills through mesarun's proxy)
+#   sandbox-cold  with -s: mount-cold under `mesarun --sandbox`
 # The no-op rows' ratios are to native-noop. Timings include mesarun's own
 # start and drain. Every timed build is checked (exit status, the number of
 # compilations, the program's output); a wrong one is a failure, not a sample.
 #
-#   bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
+#   bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-s] [-o DIR]
 #   MESA_BUILD=/tmp/build-bench bench/shim-build.sh -n 7
 #
 # Exit status: 0 when every run was clean; 1 when a run failed (the table is
@@ -33,7 +36,7 @@
 # shellcheck disable=SC2317 # cleanup runs from a trap
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-5} MODULES=120 JOBS=2 OUT=""
+ROUNDS=${ROUNDS:-5} MODULES=120 JOBS=2 OUT="" SANDBOX=0
 VARIANTS=(native preload mount-warm mount-cold native-noop mount-noop)
 
 PROG=shim-build
@@ -43,23 +46,25 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
     cat <<'EOF'
-usage: bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-o DIR]
+usage: bench/shim-build.sh [-n ROUNDS] [-m MODULES] [-j JOBS] [-s] [-o DIR]
   -n ROUNDS   timed runs of each variant; the table shows medians
               (default 5, or $ROUNDS; 1..50)
   -m MODULES  modules of the generated project (default 120; 1..999)
   -j JOBS     make -j JOBS (default 2; 1..64)
+  -s          also build under mesarun --sandbox (warm and cold cache)
   -o DIR      results directory (default $TMPDIR/shim-build-<date>/)
 EOF
     bench_usage_env
     echo "Needs: python3, make, gcc, ar, jq."
 }
 
-while getopts n:m:j:o:h opt; do
+while getopts n:m:j:o:sh opt; do
     case $opt in
     n) ROUNDS=$OPTARG ;;
     m) MODULES=$OPTARG ;;
     j) JOBS=$OPTARG ;;
     o) OUT=$OPTARG ;;
+    s) SANDBOX=1 ;;
     h)
         usage
         exit 0
@@ -79,6 +84,7 @@ shift $((OPTIND - 1))
 int_in "$ROUNDS" 1 50 "-n"
 int_in "$MODULES" 1 999 "-m"
 int_in "$JOBS" 1 64 "-j"
+[ "$SANDBOX" -eq 0 ] || VARIANTS+=(sandbox-warm sandbox-cold)
 
 bench_need python3 make gcc ar jq timeout
 bench_find_build "$TOP"
@@ -127,14 +133,22 @@ declare -A DESC=(
     [mount-cold]="the same with a fresh empty cache directory"
     [native-noop]="\`make -j$JOBS\` again, native: nothing to do"
     [mount-noop]="\`mesarun ... make -j$JOBS\` again, warm: nothing to do"
+    [sandbox-warm]="\`mesarun --sandbox ...\`, warm cache"
+    [sandbox-cold]="\`mesarun --sandbox ...\`, fresh empty cache"
 )
 declare -A BASE=([native]=native [preload]=native [mount-warm]=native [mount-cold]=native
-    [native-noop]=native-noop [mount-noop]=native-noop)
+    [native-noop]=native-noop [mount-noop]=native-noop [sandbox-warm]=native
+    [sandbox-cold]=native)
 
 mr() { # CACHE ARGS... : mesarun on repo bench with that cache dir, time-limited
     local cache=$1
     shift
-    timeout -k 10 600 "${MENV[@]}" "$MESARUN" --cache-dir "$cache" --repo bench -- "$@"
+    timeout -k 10 600 "${MENV[@]}" "$MESARUN" "${SB[@]}" --cache-dir "$cache" --repo bench -- "$@"
+}
+SB=()
+mrs() { # the same under --sandbox
+    local SB=(--sandbox)
+    mr "$@"
 }
 
 # Prime the warm cache: one untimed build fetches every blob and tree.
@@ -174,7 +188,7 @@ record() { # VARIANT ROUND LOG WANT_COMPILES OUTPUT_OF_THE_PROGRAM
 }
 
 run_variant() { # VARIANT ROUND
-    local v=$1 r=$2 log=$OUT/$1.$2.log cache
+    local v=$1 r=$2 log=$OUT/$1.$2.log cache run
     case $v in
     native | preload)
         make -C "$WORK/native" clean >/dev/null 2>&1 || true
@@ -190,22 +204,26 @@ run_variant() { # VARIANT ROUND
         timed "$v" "$r" "$log" make -C "$WORK/native" -j"$JOBS" || return 0
         record "$v" "$r" "$log" 0 "$("$WORK/native/bin/genproj" 2>&1 || true)"
         ;;
-    mount-warm)
-        mr "$WORK/cache-warm" make clean >"$OUT/$v.$r.clean.log" 2>&1 ||
-            fail "$v round $r: make clean in the mount failed (log: $OUT/$v.$r.clean.log)"
-        timed "$v" "$r" "$log" mr "$WORK/cache-warm" make -j"$JOBS" || return 0
-        record "$v" "$r" "$log" "$NOBJ" "$(mr "$WORK/cache-warm" ./bin/genproj 2>&1 || true)"
+    mount-warm | sandbox-warm)
+        run=mr
+        [ "$v" = mount-warm ] || run=mrs
+        "$run" "$WORK/cache-warm" make clean >"$OUT/$v.$r.clean.log" 2>&1 ||
+            fail "$v round $r: make clean failed (log: $OUT/$v.$r.clean.log)"
+        timed "$v" "$r" "$log" "$run" "$WORK/cache-warm" make -j"$JOBS" || return 0
+        record "$v" "$r" "$log" "$NOBJ" "$("$run" "$WORK/cache-warm" ./bin/genproj 2>&1 || true)"
         ;;
     mount-noop)
         timed "$v" "$r" "$log" mr "$WORK/cache-warm" make -j"$JOBS" || return 0
         record "$v" "$r" "$log" 0 "$(mr "$WORK/cache-warm" ./bin/genproj 2>&1 || true)"
         ;;
-    mount-cold)
-        cache=$WORK/cache-cold.$r
-        rm -rf "$WORK"/cache-cold.*
+    mount-cold | sandbox-cold)
+        run=mr
+        [ "$v" = mount-cold ] || run=mrs
+        cache=$WORK/cache-$v.$r
+        rm -rf "$WORK/cache-$v".*
         mkdir -p "$cache"
-        timed "$v" "$r" "$log" mr "$cache" make -j"$JOBS" || return 0
-        record "$v" "$r" "$log" "$NOBJ" "$(mr "$cache" ./bin/genproj 2>&1 || true)"
+        timed "$v" "$r" "$log" "$run" "$cache" make -j"$JOBS" || return 0
+        record "$v" "$r" "$log" "$NOBJ" "$("$run" "$cache" ./bin/genproj 2>&1 || true)"
         ;;
     esac
 }
@@ -217,6 +235,10 @@ for r in $(seq 1 "$ROUNDS"); do
     for v in native native-noop preload mount-warm mount-noop mount-cold; do
         run_variant "$v" "$r"
     done
+    if [ "$SANDBOX" -eq 1 ]; then
+        run_variant sandbox-warm "$r"
+        run_variant sandbox-cold "$r"
+    fi
 done
 
 # ---------------------------------------------------------------- report
@@ -262,6 +284,11 @@ ELAPSED=$((SECONDS - START))
         echo "Shim overhead on programs that never touch the mount: preload/native = $p" \
             "(median of per-round ratios: ${paired:--}; target <= 1.01: $verdict)."
     fi
+    for w in warm cold; do
+        [ -n "${MED[sandbox-$w]:-}" ] && [ -n "${MED[mount-$w]}" ] || continue
+        echo "Sandbox overhead, $w cache: sandbox-$w/mount-$w =" \
+            "$(awk -v a="${MED[sandbox-$w]}" -v b="${MED[mount-$w]}" 'BEGIN {printf "%.3f", a / b}')."
+    done
     if [ "${#FAILURES[@]}" -gt 0 ]; then
         echo
         echo "**Failed runs:**"

@@ -127,6 +127,7 @@ SHIM_API int execve(const char *path, char *const argv[], char *const envp[])
         errno = -rc;
         return -1;
     }
+    shim_trap_exec(pl.real); /* --trap-raw: a static program gets mesarun's filter */
     REAL(execve)(pl.real, pl.argv, pl.envp);
     int e = errno;
     plan_free(&pl);
@@ -265,7 +266,12 @@ SHIM_API int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_ac
     rc = plan(path, argv, envp, &pl, arg, sizeof arg);
     if (rc < 0)
         return -rc;
-    rc = REAL(posix_spawn)(pid, pl.real, fa, attr, pl.argv, pl.envp);
+    /* --trap-raw: a static program starts through the trampoline, whose
+     * execve (ours) installs the filter */
+    char tramp[PATH_MAX], **tav = NULL;
+    int via = shim_trap_spawn(pl.real, pl.argv, &tav, tramp, sizeof tramp);
+    rc = REAL(posix_spawn)(pid, via ? tramp : pl.real, fa, attr, via ? tav : pl.argv, pl.envp);
+    free(tav);
     plan_free(&pl);
     return rc;
 }
@@ -294,7 +300,7 @@ SHIM_API int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_a
         path = "/bin:/usr/bin";
     if (strchr(file, '/'))
         return posix_spawn(pid, file, fa, attr, argv, envp);
-    if (!path_in_mount(path)) {
+    if (!path_in_mount(path) && !shim_trap_on()) { /* trapping: we must see the program */
         char **env = NULL;
         shim_guard_t g;
         if (shim_lock(&g) == 0) {

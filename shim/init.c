@@ -30,7 +30,8 @@ static char *saved_env[16]; /* "NAME=value" of the mount's variables */
 static const char *const mount_vars[] = {
     "MESA_PRELOAD",    "MESA_MOUNT",        "MESA_CACHE",    "MESA_PREFIX",
     "MESA_URL",        "MESA_ACCESS_TOKEN", "MESA_ORG",      "MESA_PUSH_IGNORED",
-    "MESA_CACHE_SIZE", "MESA_AUDIT",        "MESA_LDHELPER", NULL,
+    "MESA_CACHE_SIZE", "MESA_AUDIT",        "MESA_LDHELPER", "MESA_SANDBOX",
+    "MESA_TRAP",       NULL,
 };
 
 /* The virtual cwd follows from the kernel cwd: a placeholder mirrors it. */
@@ -106,6 +107,11 @@ static const char *saved_get(const char *name)
             return saved_env[i] + l + 1;
     }
     return NULL;
+}
+
+const char *shim_mount_var(const char *name)
+{
+    return saved_get(name);
 }
 
 int shim_lock(shim_guard_t *g)

@@ -101,6 +101,20 @@ int shim_spawn_fa_error(const posix_spawn_file_actions_t *fa);
 /* Choose what vfork runs: fork in a mount, the real vfork otherwise. */
 void shim_vfork_setup(int in_mount);
 
+/* A mount variable as it was at start-up (MESA_MOUNT, MESA_TRAP, ...),
+ * or NULL. */
+const char *shim_mount_var(const char *name);
+
+/* shim/trap.c: before the real execve of path, hand a statically linked
+ * program to mesarun's seccomp supervisor (--trap-raw). Never fails. */
+void shim_trap_exec(const char *path);
+/* Does this mount trap static programs (MESA_TRAP)? */
+int shim_trap_on(void);
+/* posix_spawn of path: 1 if it is a static program to trap, with *out the
+ * argv that runs it through the trampoline tramp (len bytes; *out
+ * malloc'd, its strings borrowed from path, tramp and argv); else 0. */
+int shim_trap_spawn(const char *path, char *const argv[], char ***out, char *tramp, size_t len);
+
 /* Called by the cwd wrappers when the virtual cwd changes. */
 void shim_set_vcwd(const char *abs);
 

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "mesarun.h"
 #include "env.h"
+#include "mesarun_trap.h"
 #include "path.h"
 
 #include <errno.h>
@@ -49,9 +50,13 @@ static const char usage_text[] =
     "Sandbox:\n"
     "  --sandbox             confine COMMAND: seccomp deny list, the host read-only\n"
     "                        outside the mount and /tmp (Landlock, where the kernel\n"
-    "                        has it), no sockets but AF_UNIX\n"
+    "                        has it), no sockets but AF_UNIX, no credential (the\n"
+    "                        server only through mesarun's proxy)\n"
     "    --allow-net         sockets of every family\n"
     "    --private-tmp       a private TMPDIR; /tmp read-only too\n"
+    "  --trap-raw[=all]      serve the mount to statically linked programs (on by\n"
+    "                        default under --sandbox) through a seccomp supervisor;\n"
+    "                        =all: to every process's raw system calls too\n"
     "  --unset-env NAME      remove NAME from COMMAND's environment (repeatable)\n"
     "  -v, --verbose         one line per push (and per refused call) on stderr\n"
     "  -h, --help            this text\n"
@@ -181,6 +186,7 @@ enum opt_id {
     O_ALLOW_NET,
     O_PRIVATE_TMP,
     O_UNSET_ENV,
+    O_TRAP_RAW,
     O_HELP,
     O_VERSION,
 };
@@ -210,6 +216,7 @@ static const struct option_def {
     {"--allow-net", 0, O_ALLOW_NET},
     {"--private-tmp", 0, O_PRIVATE_TMP},
     {"--unset-env", 1, O_UNSET_ENV},
+    {"--trap-raw", 2, O_TRAP_RAW}, /* 2: an optional inline value (=all) */
     {"-h", 0, O_HELP},
     {"--help", 0, O_HELP},
     {"--version", 0, O_VERSION},
@@ -349,6 +356,11 @@ static int set_option(mr_opts_t *o, const char *name, enum opt_id id, const char
             return mr_usage(name, "at most %zu variables", o->nunset);
         o->unset_env[o->nunset++] = val;
         return 0;
+    case O_TRAP_RAW:
+        if (val && strcmp(val, "all") != 0)
+            return mr_usage(name, "the only value is 'all' (got '%s')", val);
+        o->trap_raw = val ? 2 : 1;
+        return 0;
     case O_HELP:
         fputs(usage_text, stdout);
         return -1;
@@ -375,9 +387,9 @@ static int find_option(int argc, char **argv, int *i, const struct option_def **
             return mr_usage(options[k].name, "takes no value");
         if (a[n] == '=')
             *val = a + n + 1;
-        else if (options[k].has_arg && *i + 1 < argc && strcmp(argv[*i + 1], "--") != 0)
+        else if (options[k].has_arg == 1 && *i + 1 < argc && strcmp(argv[*i + 1], "--") != 0)
             *val = argv[++*i];
-        else if (options[k].has_arg)
+        else if (options[k].has_arg == 1)
             return mr_usage(options[k].name, "needs a value");
         return 0;
     }
@@ -410,6 +422,10 @@ static int parse_args(mr_opts_t *o, int argc, char **argv)
         return mr_usage("--memory-cache", "cannot be combined with --cache-dir");
     if ((o->allow_net || o->private_tmp) && !o->sandbox)
         return mr_usage(o->allow_net ? "--allow-net" : "--private-tmp", "needs --sandbox");
+    if (o->trap_raw && !mr_trap_available())
+        return mr_usage("--trap-raw", "this kernel has no seccomp user notification "
+                                      "(SECCOMP_RET_USER_NOTIF with ADDFD): programs that "
+                                      "bypass libc cannot be served");
     if (i >= argc || i + 1 >= argc)
         return mr_usage("COMMAND", "missing: mesarun [options] -- COMMAND [ARG...]");
     o->argv = argv + i + 1;
@@ -437,17 +453,14 @@ static int setup(mr_t *m)
     int rc = mr_find_shim(m);
     if (rc == 0)
         rc = mr_connect(m);
-    /* the sandbox refuses TCP sockets: the shim could not reach a TCP server */
-    if (rc == 0 && m->o.sandbox && !m->o.allow_net && strncmp(m->url, "unix:", 5) != 0)
-        rc = mr_usage("--sandbox", "the server %s is reached over TCP, which the sandbox "
-                                   "refuses: use a unix: URL, or --allow-net",
-                      m->url);
     if (rc == 0)
         rc = mr_resolve(m);
     if (rc == 0)
         rc = mr_sign(m);
     if (rc == 0)
         rc = mr_prepare(m);
+    if (rc == 0)
+        rc = mr_trap_setup(m);
     if (rc == 0)
         rc = mr_build_env(m);
     if (rc == 0)

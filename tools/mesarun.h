@@ -53,6 +53,7 @@ typedef struct mr_opts {
     uint64_t cache_size;   /* 0 = auto */
     int memory_cache, push_ignored, verbose;
     int sandbox, allow_net, private_tmp; /* --sandbox and its options */
+    int trap_raw;                        /* --trap-raw: 1, --trap-raw=all: 2 */
     const char *unset_env[64];           /* --unset-env NAME */
     size_t nunset;
     long grace;
@@ -86,6 +87,10 @@ typedef struct mr {
     char **envp;            /* COMMAND's environment (malloc'd) */
     char privtmp[PATH_MAX]; /* --private-tmp: $RUN/tmp, else "" */
     struct mr_sandbox *sandbox; /* --sandbox: mesarun_sandbox.c, or NULL */
+    struct mr_trap *trap;       /* --trap-raw (or --sandbox): mesarun_trap.c, or NULL */
+    char trap_sock[PATH_MAX];   /* COMMAND's MESA_TRAP: $RUN/trap.sock, or "" */
+    struct mr_proxy *proxy;     /* --sandbox: mesarun_proxy.c, or NULL */
+    char proxy_url[PATH_MAX];   /* --sandbox: "unix:$RUN/proxy.sock", COMMAND's MESA_URL */
     /* running */
     mesa_pusher_t *pusher;
     mesa_client_t *pclient;
@@ -112,6 +117,9 @@ int mr_path(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* mesarun_setup.c: each returns 0 or an exit status, having said why. */
 /* The preload library, the LD_AUDIT module and its resolver. */
 int mr_find_shim(mr_t *m);
+/* A helper program of ours (name): next to mesarun (a build tree), else in
+ * PKGLIBEXECDIR; its absolute path into out (PATH_MAX). 0 or -ENOENT. */
+int mr_find_helper(const char *name, char *out);
 int mr_connect(mr_t *m);
 int mr_resolve(mr_t *m);
 int mr_sign(mr_t *m);
@@ -128,6 +136,13 @@ int mr_rmtree(const char *path);
 int mr_follow_start(mr_t *m, mr_follow_t **out);
 /* Stop promptly (wakes the thread's poll), join and free. */
 void mr_follow_stop(mr_follow_t *f);
+
+/* mesarun_trap.c: --trap-raw (on by default under --sandbox). After
+ * mr_prepare: the filter and the socket (0 or an exit status). Before the
+ * spawn, after the sandbox's set-up: the supervisor thread (0 or an
+ * errno, having said why). */
+int mr_trap_setup(mr_t *m);
+int mr_trap_begin(mr_t *m);
 
 /* mesarun_child.c */
 /* Block the signals mesarun handles (before any thread starts: threads

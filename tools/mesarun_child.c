@@ -13,7 +13,10 @@
  */
 #include "config.h"
 #include "mesarun.h"
+#include "embedded.h"
+#include "mesarun_proxy.h"
 #include "mesarun_sandbox.h"
+#include "mesarun_trap.h"
 #include "path.h"
 
 #include <dirent.h>
@@ -270,27 +273,83 @@ static char **command_env(mr_t *m, char *tmpdir_var)
     return e;
 }
 
+/* The embedded server's data and key directories, canonical, that exist
+ * and are not beneath a writable place (which would make them readable:
+ * Landlock rules only add). Says so with -v. */
+static size_t sandbox_hidden(const mr_t *m, const char *const *rw, size_t nrw,
+                             char out[2][PATH_MAX])
+{
+    char dirs[2][PATH_MAX];
+    size_t n = 0;
+    if (mesa_embedded_dirs(dirs[0], dirs[1], PATH_MAX) < 0)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        char *c = realpath(dirs[i], NULL);
+        size_t k = 0;
+        while (c && k < nrw && !mr_beneath(c, rw[k]))
+            k++;
+        if (c && k < nrw && m->o.verbose)
+            fprintf(stderr, "mesarun: sandbox: %s stays readable: it is beneath %s\n", c, rw[k]);
+        else if (c)
+            snprintf(out[n++], PATH_MAX, "%s", c);
+        free(c);
+    }
+    return n;
+}
+
 /* --sandbox: build the filter and the ruleset (before the fork). The
- * writable places: the run's own directories, /tmp (or the private one). */
+ * writable places: the run's own files but its state, the local store of
+ * ignored files, /tmp (or the private one); the caches are read-only (the
+ * proxy fills them) and the embedded server's key and data unreadable. */
 static int sandbox_prepare(mr_t *m)
 {
-    const char *rw[8];
-    size_t n = 0;
+    static const char *const run_rw[] = {"cwd", "exec", "journal", "staging", "lib", "tmp"};
+    char paths[8][PATH_MAX], hidden[2][PATH_MAX];
+    const char *rw[16], *hid[2];
+    size_t n = 0, nh;
     char err[300];
-    rw[n++] = m->run;
-    rw[n++] = m->cache;
+    for (size_t i = 0; i < sizeof run_rw / sizeof run_rw[0]; i++) {
+        if (mr_path(paths[i], "%s/%s", m->run, run_rw[i]) < 0)
+            return ENAMETOOLONG;
+        if (strcmp(run_rw[i], "lib") == 0) /* made on first use, in a directory we keep */
+            mkdir(paths[i], 0700);
+        rw[n++] = paths[i];
+    }
+    if (mr_path(paths[6], "%s/local", m->cache) < 0)
+        return ENAMETOOLONG;
+    mkdir(paths[6], 0700);
+    rw[n++] = paths[6];
     if (m->execdir[0])
         rw[n++] = m->execdir;
-    if (m->memdir[0])
-        rw[n++] = m->memdir;
     if (!m->o.private_tmp)
         rw[n++] = "/tmp";
-    mr_sandbox_conf_t c = {.allow_net = m->o.allow_net, .verbose = m->o.verbose, .rw = rw, .nrw = n};
+    nh = sandbox_hidden(m, rw, n, hidden);
+    for (size_t k = 7; m->o.verbose && k < n; k++) /* rw[7..]: exec/, /tmp */
+        if (mr_beneath(m->cache, rw[k]))
+            fprintf(stderr, "mesarun: sandbox: the cache %s stays writable: it is beneath %s\n",
+                    m->cache, rw[k]);
+    for (size_t i = 0; i < nh; i++)
+        hid[i] = hidden[i];
+    mr_sandbox_conf_t c = {.allow_net = m->o.allow_net, .verbose = m->o.verbose && !m->o.trap_raw, .rw = rw,
+                           .nrw = n, .hidden = hid, .nhidden = nh};
     int rc = mr_sandbox_prepare(&c, &m->sandbox, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "mesarun: --sandbox: %s\n", err);
         return -rc;
     }
+    char sock[PATH_MAX], state[PATH_MAX];
+    mr_proxy_conf_t pc = {.socket = sock, .state = state, .url = m->url, .token = m->token,
+                          .cache = m->cache, .cache_size = m->o.cache_size,
+                          .verbose = m->o.verbose};
+    if (mr_path(sock, "%s/proxy.sock", m->run) < 0 || mr_path(state, "%s/state", m->run) < 0 ||
+        (rc = mr_proxy_start(&pc, &m->proxy)) < 0) {
+        fprintf(stderr, "mesarun: --sandbox: cannot start the proxy on %s: %s\n", sock,
+                strerror(rc < 0 ? -rc : ENAMETOOLONG));
+        return rc < 0 ? -rc : ENAMETOOLONG;
+    }
+    /* the token lives in this process: not readable through /proc by the
+     * sandbox (nor by other programs of the user) */
+    prctl(PR_SET_DUMPABLE, 0);
     int abi = mr_sandbox_landlock_abi(m->sandbox);
     if (m->o.verbose && abi)
         fprintf(stderr, "mesarun: sandbox: Landlock ABI %d: the host is read-only outside %s%s\n",
@@ -301,9 +360,10 @@ static int sandbox_prepare(mr_t *m)
     return 0;
 }
 
-/* --sandbox: fork, confine, exec. The child only makes system calls (the
- * filter was built before); an exec failure comes back on a pipe. */
-static int spawn_sandboxed(mr_t *m, pid_t *pid, char **argv, char **envp)
+/* --sandbox (or --trap-raw for a COMMAND to trap): fork, confine, hand
+ * the trap's listener over, exec. The child only makes system calls (the
+ * filters were built before); an exec failure comes back on a pipe. */
+static int spawn_sandboxed(mr_t *m, pid_t *pid, char **argv, char **envp, int trap)
 {
     int ep[2], err = 0;
     if (pipe2(ep, O_CLOEXEC) < 0)
@@ -319,7 +379,9 @@ static int spawn_sandboxed(mr_t *m, pid_t *pid, char **argv, char **envp)
         if (!ignored_at_start[SIGPIPE])
             signal(SIGPIPE, SIG_DFL);
         sigprocmask(SIG_SETMASK, &m->oldmask, NULL);
-        int rc = chdir(m->kcwd) < 0 ? -errno : mr_sandbox_apply(m->sandbox);
+        int rc = chdir(m->kcwd) < 0 ? -errno : m->sandbox ? mr_sandbox_apply(m->sandbox) : 0;
+        if (rc == 0 && trap)
+            mr_trap_apply(m->trap);
         if (rc == 0) {
             execvpe(argv[0], argv, envp);
             rc = -errno;
@@ -339,7 +401,7 @@ static int spawn_sandboxed(mr_t *m, pid_t *pid, char **argv, char **envp)
         return err;
     }
     *pid = p;
-    if (mr_sandbox_start(m->sandbox) < 0)
+    if (m->sandbox && mr_sandbox_start(m->sandbox) < 0)
         mr_log(NULL, "warning: --sandbox -v: refused calls will not be logged");
     return 0;
 }
@@ -366,8 +428,9 @@ static int spawn(mr_t *m, pid_t *pid)
     char **envp = command_env(m, tmpdir_var);
     if (rc == 0 && !envp)
         rc = ENOMEM;
-    if (rc == 0 && m->o.sandbox)
-        rc = spawn_sandboxed(m, pid, argv, envp);
+    int trap = rc == 0 && mr_trap_wants(m->trap, argv[0], m->kcwd);
+    if (rc == 0 && (m->o.sandbox || trap))
+        rc = spawn_sandboxed(m, pid, argv, envp, trap);
     else if (rc == 0)
         rc = posix_spawnp(pid, argv[0], &fa, &a, argv, envp);
     free(envp);
@@ -578,18 +641,28 @@ int mr_run_command(mr_t *m)
     if (rc == 0 && m->o.sandbox)
         rc = sandbox_prepare(m);
     if (rc == 0)
+        rc = mr_trap_begin(m);
+    if (rc == 0)
         rc = spawn(m, &pid);
     if (rc == 0 && mr_follow_start(m, &m->follow) < 0)
         mr_log(NULL, "warning: cannot follow the event stream: remote writes stay unseen");
     if (rc != 0) {
         fprintf(stderr, "mesarun: %s: %s\n", m->o.argv[0], strerror(rc));
         reap_stragglers(m);
+        mr_trap_free(m->trap);
+        m->trap = NULL;
+        mr_proxy_stop(m->proxy);
+        m->proxy = NULL;
         return rc == ENOENT || rc == ENOTDIR ? MR_EXIT_NOT_FOUND : MR_EXIT_CANNOT_EXEC;
     }
     int status = wait_command(m, pid);
     reap_stragglers(m);
+    mr_trap_free(m->trap);
+    m->trap = NULL;
     mr_sandbox_free(m->sandbox);
     m->sandbox = NULL;
+    mr_proxy_stop(m->proxy);
+    m->proxy = NULL;
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "mesarun_sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -198,9 +199,12 @@ static int ll_abi(void)
     return v < 0 ? 0 : (int)v;
 }
 
-static uint64_t ll_write_access(int abi)
+/* What the ruleset handles: writes of every kind, and reading files (so
+ * that the hidden paths can be left out). Listing directories and
+ * executing stay unrestricted. */
+static uint64_t ll_handled(int abi)
 {
-    uint64_t a = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+    uint64_t a = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
                  LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
                  LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
                  LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
@@ -212,21 +216,59 @@ static uint64_t ll_write_access(int abi)
     return a;
 }
 
-/* A rule: everything handled stays allowed beneath path (a file: only
- * the file accesses). A path that does not exist is skipped. */
-static int ll_allow(int ruleset, const char *path, uint64_t handled)
+/* A rule: access stays allowed beneath path (a file: only the file
+ * accesses). A path that does not exist is skipped; nofollow: a symlink
+ * gets the rule itself, which allows nothing through it. */
+static int ll_allow(int ruleset, const char *path, uint64_t access, int nofollow)
 {
     struct stat st;
-    int fd = open(path, O_PATH | O_CLOEXEC);
+    int fd = open(path, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
-    struct landlock_path_beneath_attr pb = {.parent_fd = fd, .allowed_access = handled};
+        return errno == ENOENT || errno == EACCES ? 0 : -errno;
+    struct landlock_path_beneath_attr pb = {.parent_fd = fd, .allowed_access = access};
     if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
-        pb.allowed_access &= LANDLOCK_ACCESS_FS_WRITE_FILE | LL_TRUNCATE;
+        pb.allowed_access &=
+            LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE | LL_TRUNCATE;
     int rc = syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0
                  ? -errno
                  : 0;
     close(fd);
+    return rc;
+}
+
+int mr_beneath(const char *p, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
+/* Reading allowed everywhere beneath dir except the hidden paths (which
+ * are beneath dir): a rule per entry, recursing into the entries that
+ * hold a hidden path. Landlock rules only add, so this is the only way to
+ * leave a subtree out. */
+static int ll_readable(int ruleset, const char *dir, const char *const *hidden, size_t nh,
+                       int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    if (!d || depth > 32)
+        return d ? (closedir(d), -ELOOP) : 0; /* an unreadable directory stays so */
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char p[PATH_MAX];
+        int hide = 0, holds = 0;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name) >= (int)sizeof p)
+            continue;
+        for (size_t i = 0; i < nh; i++) {
+            hide |= strcmp(hidden[i], p) == 0;
+            holds |= mr_beneath(hidden[i], p);
+        }
+        if (!hide)
+            rc = holds ? ll_readable(ruleset, p, hidden, nh, depth + 1)
+                       : ll_allow(ruleset, p, LANDLOCK_ACCESS_FS_READ_FILE, 1);
+    }
+    closedir(d);
     return rc;
 }
 
@@ -236,7 +278,7 @@ static int build_ruleset(mr_sandbox_t *s, const mr_sandbox_conf_t *c, char *err,
                                           "/dev/pts", "/dev/ptmx", "/dev/shm"};
     if ((s->ll_abi = ll_abi()) < 1)
         return 0;
-    struct ll_attr attr = {.handled_access_fs = ll_write_access(s->ll_abi)};
+    struct ll_attr attr = {.handled_access_fs = ll_handled(s->ll_abi)};
     if (s->ll_abi >= 6)
         attr.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
     size_t size = s->ll_abi >= 6 ? sizeof attr : s->ll_abi >= 4 ? 16 : 8;
@@ -247,11 +289,13 @@ static int build_ruleset(mr_sandbox_t *s, const mr_sandbox_conf_t *c, char *err,
     fcntl(s->ruleset, F_SETFD, FD_CLOEXEC);
     for (size_t i = 0; i < c->nrw + sizeof devices / sizeof devices[0]; i++) {
         const char *p = i < c->nrw ? c->rw[i] : devices[i - c->nrw];
-        int rc = ll_allow(s->ruleset, p, attr.handled_access_fs);
+        int rc = ll_allow(s->ruleset, p, attr.handled_access_fs, 0);
         if (rc < 0)
             return fail(err, n, rc, "landlock rule for %s: %s", p, strerror(-rc));
     }
-    return 0;
+    int rc = c->nhidden ? ll_readable(s->ruleset, "/", c->hidden, c->nhidden, 0)
+                        : ll_allow(s->ruleset, "/", LANDLOCK_ACCESS_FS_READ_FILE, 0);
+    return rc < 0 ? fail(err, n, rc, "landlock read rules: %s", strerror(-rc)) : 0;
 }
 
 /* ------------------------------------------------------------ API */
@@ -280,6 +324,11 @@ bad:
 int mr_sandbox_landlock_abi(const mr_sandbox_t *s)
 {
     return s->ll_abi;
+}
+
+int mr_sandbox_ruleset(const mr_sandbox_t *s)
+{
+    return s ? s->ruleset : -1;
 }
 
 /* A one-byte message with room for one descriptor (SCM_RIGHTS). */

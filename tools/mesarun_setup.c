@@ -79,6 +79,17 @@ static int try_shim(mr_t *m, const char *cand)
     return try_file(m->shim, cand, R_OK);
 }
 
+int mr_find_helper(const char *name, char *out)
+{
+    char self[PATH_MAX], cand[PATH_MAX];
+    if (self_dir(self) == 0 && mr_path(cand, "%s/%s", self, name) == 0 &&
+        try_file(out, cand, X_OK) == 0)
+        return 0;
+    if (mr_path(cand, "%s/%s", PKGLIBEXECDIR, name) == 0 && try_file(out, cand, X_OK) == 0)
+        return 0;
+    return -ENOENT;
+}
+
 /* The LD_AUDIT module that serves library searches in the mount (DESIGN
  * §6): $MESA_AUDIT (empty: none), else next to the shim, next to mesarun
  * in a build tree, or in PKGLIBDIR; and its resolver: $MESA_LDHELPER, else
@@ -106,9 +117,7 @@ static int find_audit(mr_t *m)
                       try_file(m->audit, cand, R_OK) == 0);
     found = found || try_file(m->audit, PKGLIBDIR "/" AUDIT_NAME, R_OK) == 0;
     int helper = hel && hel[0];
-    helper = helper || (have_self && mr_path(cand, "%s/" HELPER_NAME, self) == 0 &&
-                        try_file(m->ldhelper, cand, X_OK) == 0);
-    helper = helper || try_file(m->ldhelper, PKGLIBEXECDIR "/" HELPER_NAME, X_OK) == 0;
+    helper = helper || mr_find_helper(HELPER_NAME, m->ldhelper) == 0;
     if (found && helper && strchr(m->audit, ':'))
         return mr_fail("the audit library's path '%s' has a ':', which LD_AUDIT cannot hold",
                        m->audit);
@@ -176,6 +185,18 @@ static int pick_server(mr_t *m, const mesa_config_t *cfg, char *org, const char 
     return 0;
 }
 
+/* Blank the credentials in this process's own environment block, which
+ * every process of the user (COMMAND included) can read in
+ * /proc/<pid>/environ; mesarun keeps its copies. */
+static void scrub_environ(void)
+{
+    static const char *const secret[] = {"MESA_API_KEY=", "MESA_ACCESS_TOKEN="};
+    for (char **e = environ; *e; e++)
+        for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
+            if (strncmp(*e, secret[i], strlen(secret[i])) == 0)
+                explicit_bzero(*e + strlen(secret[i]), strlen(*e + strlen(secret[i])));
+}
+
 int mr_connect(mr_t *m)
 {
     mesa_config_t cfg;
@@ -185,6 +206,7 @@ int mr_connect(mr_t *m)
         fprintf(stderr, "mesarun: %s\n", err);
         return MR_EXIT_USAGE;
     }
+    scrub_environ();
     int rc = pick_server(m, &cfg, org, &bearer);
     if (rc)
         return rc;
@@ -683,7 +705,7 @@ static const char *const dropped[] = {
     "LD_PRELOAD", "MESA_PRELOAD",      "MESA_MOUNT",   "MESA_CACHE",      "MESA_PREFIX",
     "MESA_URL",   "MESA_ACCESS_TOKEN", "MESA_API_KEY", "MESA_ORG",        "MESA_PUSH_IGNORED",
     "MESA_CWD",   "MESA_FDS",          "PWD",          "MESA_CACHE_SIZE", "LD_AUDIT",
-    "MESA_AUDIT", "MESA_LDHELPER",
+    "MESA_AUDIT", "MESA_LDHELPER",     "MESA_SANDBOX", "MESA_TRAP",
 };
 
 static int is_dropped(const char *kv)
@@ -777,7 +799,7 @@ int mr_build_env(mr_t *m)
     size_t count = 0, n = 0;
     while (environ[count])
         count++;
-    m->envp = calloc(count + 20, sizeof *m->envp);
+    m->envp = calloc(count + 24, sizeof *m->envp);
     if (!m->envp)
         return mr_fail("out of memory");
     for (size_t i = 0; i < count; i++)
@@ -788,6 +810,8 @@ int mr_build_env(mr_t *m)
     if (rc == 0 && m->audit[0])
         rc = (m->envp[n] = ld_list("LD_AUDIT", m->audit)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
+    if (m->o.sandbox && mr_path(m->proxy_url, "unix:%s/proxy.sock", m->run) < 0)
+        return mr_fail("%s: the path is too long", m->run);
     const char *asan = NULL;
     char cache_size[32];
     snprintf(cache_size, sizeof cache_size, "%llu", (unsigned long long)m->o.cache_size);
@@ -804,14 +828,17 @@ int mr_build_env(mr_t *m)
         {"MESA_MOUNT", m->run},
         {"MESA_CACHE", m->cache},
         {"MESA_PREFIX", m->o.prefix},
-        {"MESA_URL", m->url},
-        {"MESA_ACCESS_TOKEN", m->token},
+        /* --sandbox: the proxy, which holds the token (tools/mesarun_proxy.c) */
+        {"MESA_URL", m->o.sandbox ? m->proxy_url : m->url},
+        {"MESA_ACCESS_TOKEN", m->o.sandbox ? NULL : m->token},
+        {"MESA_SANDBOX", m->o.sandbox ? "1" : NULL},
         {"MESA_ORG", m->org},
         {"PWD", pwd},
         {"MESA_PUSH_IGNORED", m->o.push_ignored ? "1" : NULL},
         {"MESA_CWD", m->vcwd[0] ? m->vcwd : NULL},
         {"MESA_AUDIT", m->audit[0] ? m->audit : NULL},
         {"MESA_LDHELPER", m->audit[0] ? m->ldhelper : NULL},
+        {"MESA_TRAP", m->trap_sock[0] ? m->trap_sock : NULL},
     };
     for (size_t i = 0; rc == 0 && i < sizeof vars / sizeof vars[0]; i++)
         if (vars[i].value)
