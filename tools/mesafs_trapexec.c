@@ -1,5 +1,6 @@
 /* tools/mesafs_trapexec.c - `mesafs-trapexec PATH ARGV0 [ARG...]`: exec PATH
- * with ARGV0 ARG... (docs/DECISIONS.md "posix_spawn of a static program").
+ * with ARGV0 ARG... (docs/DECISIONS.md "--trap-raw: static programs handed to a seccomp
+ * supervisor in mesarun").
  *
  * glibc's posix_spawn makes its execve inside libc, where the shim cannot
  * install mesarun's --trap-raw filter. For a statically linked target the
