@@ -157,12 +157,20 @@ static void set_free(oidset_t **set)
     }
 }
 
-/* The blob ids of commit's tree (fetched into the cache if needed). */
-static oidset_t *blob_set(conn_t *cn, pslot_t *s, const char *commit)
+/* The blob set of commit, if made (p->mu held). */
+static oidset_t *find_set(const pslot_t *s, const char *commit)
 {
     for (int k = 0; k < SETS; k++)
         if (s->set[k] && strcmp(s->setc[k], commit) == 0)
             return s->set[k];
+    return NULL;
+}
+
+/* The blob (and symlink) ids of commit's tree, fetched into the cache if
+ * needed: a new set, NULL if the tree cannot be had. No lock: it may
+ * take a round trip. */
+static oidset_t *make_set(conn_t *cn, const pslot_t *s, const char *commit)
+{
     mesa_tree_t *t = NULL;
     mesa_error_t e = {0};
     if (mesa_fetch_tree(cn->client, cn->p->c.cache, s->org, s->repo, commit, &t, &e) < 0)
@@ -181,26 +189,67 @@ static oidset_t *blob_set(conn_t *cn, pslot_t *s, const char *commit)
         }
     }
     mesa_tree_close(t);
-    unsigned k = s->next_set++ % SETS;
-    set_free(&s->set[k]);
-    s->set[k] = set;
-    memcpy(s->setc[k], commit, 41);
     return set;
 }
 
-/* Is blob oid in one of the trees the mount has been at (newest first)?
- * Called with p->mu held. */
+/* Is oid in commit's set? The set is made (outside the lock) and kept,
+ * replacing the oldest, when missing. */
+static int in_set(conn_t *cn, pslot_t *s, const char *commit, const char *oid)
+{
+    mr_proxy_t *p = cn->p;
+    oidset_t *set, *x = NULL;
+    pthread_mutex_lock(&p->mu);
+    if ((set = find_set(s, commit)) != NULL)
+        HASH_FIND_STR(set, oid, x);
+    pthread_mutex_unlock(&p->mu);
+    if (set)
+        return x != NULL;
+    oidset_t *made = make_set(cn, s, commit);
+    if (!made)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    if ((set = find_set(s, commit)) == NULL) { /* else another thread made it meanwhile */
+        unsigned k = s->next_set++ % SETS;
+        set_free(&s->set[k]);
+        s->set[k] = set = made;
+        memcpy(s->setc[k], commit, 41);
+        made = NULL;
+    }
+    HASH_FIND_STR(set, oid, x);
+    pthread_mutex_unlock(&p->mu);
+    set_free(&made);
+    return x != NULL;
+}
+
+/* Is blob oid in one of the trees the mount has been at (the newest
+ * SET_DEPTH)? */
 static int has_blob(conn_t *cn, pslot_t *s, const char *oid)
 {
-    size_t looked = 0;
-    for (size_t i = s->nseen; i-- > 0 && looked < SET_DEPTH; looked++) {
-        oidset_t *set = blob_set(cn, s, s->seen[i] + 33), *x = NULL;
-        if (set)
-            HASH_FIND_STR(set, oid, x);
-        if (x)
+    char commits[SET_DEPTH][41];
+    size_t n = 0;
+    pthread_mutex_lock(&cn->p->mu);
+    for (size_t i = s->nseen; i-- > 0 && n < SET_DEPTH;)
+        memcpy(commits[n++], s->seen[i] + 33, 41);
+    pthread_mutex_unlock(&cn->p->mu);
+    for (size_t i = 0; i < n; i++)
+        if (in_set(cn, s, commits[i], oid))
             return 1;
-    }
     return 0;
+}
+
+/* been_at_change / been_at_commit / the current change, under the lock. */
+static int locked_check(mr_proxy_t *p, int (*fn)(const pslot_t *, const char *),
+                        const pslot_t *s, const char *v)
+{
+    pthread_mutex_lock(&p->mu);
+    int r = fn(s, v);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+static int is_current(const pslot_t *s, const char *change)
+{
+    return strcmp(s->change, change) == 0;
 }
 
 /* ------------------------------------------------------------ HTTP */
@@ -558,7 +607,9 @@ static const char *blobs_ok(conn_t *cn, pslot_t *s, json_t *oids)
     return NULL;
 }
 
-/* Decide on a forwarded request (p->mu held). NULL if allowed, else why. */
+/* Decide on a forwarded request. NULL if allowed, else why. (The slots'
+ * names and modes never change; where the mount has been is read under
+ * the lock.) */
 static const char *allowed(conn_t *cn, const req_t *r, int *stream)
 {
     char org[101], repo[101], rest[512] = "", v[300];
@@ -580,9 +631,12 @@ static const char *allowed(conn_t *cn, const req_t *r, int *stream)
             return "a state named twice";
         query_get(r->query, "commit", v, sizeof v);
         if (v[0])
-            return been_at_commit(s, v) ? NULL : "a commit the mount has not been at";
+            return locked_check(cn->p, been_at_commit, s, v) ? NULL
+                                                             : "a commit the mount has not been at";
         query_get(r->query, "change_id", v, sizeof v);
-        return v[0] && been_at_change(s, v) ? NULL : "name the mounted change (change_id=)";
+        return v[0] && locked_check(cn->p, been_at_change, s, v)
+                   ? NULL
+                   : "name the mounted change (change_id=)";
     }
     if (get && strncmp(rest, "blobs/", 6) == 0)
         return is_oid(rest + 6) && has_blob(cn, s, rest + 6)
@@ -595,7 +649,7 @@ static const char *allowed(conn_t *cn, const req_t *r, int *stream)
         return why;
     }
     if (strncmp(rest, "changes/", 8) == 0 && (get || strcmp(r->method, "PATCH") == 0)) {
-        if (strcmp(rest + 8, s->change) != 0)
+        if (!locked_check(cn->p, is_current, s, rest + 8))
             return "not the mounted change";
         return get || s->writable ? NULL : "the repository is mounted read-only";
     }
@@ -616,15 +670,15 @@ static int fill_cache(conn_t *cn, const req_t *r)
     const char *why = NULL;
     mesa_error_t e = {0};
     int rc = 0;
-    pthread_mutex_lock(&cn->p->mu);
     pslot_t *s = org && repo ? find_slot(cn->p, org, repo) : NULL;
     if (!s)
         why = "the repository is not mounted";
     else if (tree)
-        why = commit && been_at_commit(s, commit) ? NULL : "a commit the mount has not been at";
+        why = commit && locked_check(cn->p, been_at_commit, s, commit)
+                  ? NULL
+                  : "a commit the mount has not been at";
     else
         why = blobs_ok(cn, s, oids);
-    pthread_mutex_unlock(&cn->p->mu);
     if (!why && tree) {
         mesa_tree_t *t = NULL;
         rc = mesa_fetch_tree(cn->client, cn->p->c.cache, org, repo, commit, &t, &e);
@@ -657,9 +711,7 @@ static int serve(conn_t *cn, const req_t *r)
         (strcmp(r->path, "_mesarun/blobs") == 0 || strcmp(r->path, "_mesarun/tree") == 0))
         return fill_cache(cn, r);
     int stream = 0;
-    pthread_mutex_lock(&cn->p->mu);
     const char *why = allowed(cn, r, &stream);
-    pthread_mutex_unlock(&cn->p->mu);
     return why ? deny(cn, r, why) : forward(cn, r, stream);
 }
 
