@@ -256,8 +256,10 @@ POST /_mesarun/blobs {"org":"$MESA_ORG","repo":"sb-px","oids":["$other_oid"],"si
 GET /$MESA_ORG/keys
 EOF
     # (ADMIN_KEY and ADMIN_S are the test harness's own variables)
-    run -0 --separate-stderr env -u ADMIN_KEY -u ADMIN_S "$MESARUN" --cache-dir "$T/cache" --sandbox --repo sb-px -- sh -c "env | grep -c -e MESA_ACCESS_TOKEN -e MESA_API_KEY -e '$MESA_API_KEY'; python3 $T/px.py $T/calls.txt"
+    run -0 --separate-stderr env -u ADMIN_KEY -u ADMIN_S "$MESARUN" --cache-dir "$T/cache" --sandbox --repo sb-px -- sh -c "env | grep -c -e MESA_ACCESS_TOKEN -e MESA_API_KEY -e '$MESA_API_KEY'; grep -rl eyJ \$MESA_MOUNT | wc -l; python3 $T/px.py $T/calls.txt"
+    # no variable, and no file of the run, holds a key or a token (a JWT: eyJ...)
     assert_output "0
+0
 GET /whoami 200
 GET /$MESA_ORG/sb-px/tree 200
 GET /$MESA_ORG/sb-px/content 200
@@ -284,9 +286,12 @@ GET /$MESA_ORG/keys 403 SANDBOX_DENIED"
     expect 404
     api GET "/$MESA_ORG/evil"
     expect 404
-    # the mesa CLI inside gets the proxy's reason
-    run -1 --separate-stderr mr --sandbox --repo sb-px -- "$MESA" bookmark delete sb-px main
-    [[ "$stderr" == *"is not an operation of this mount"* ]]
+    # the mesa CLI inside gets the proxy's reason; -v logs the refusal
+    run -1 --separate-stderr mr --sandbox -v --repo sb-px -- "$MESA" bookmark delete sb-px main
+    [[ "$stderr" == *"mesa: bookmark delete: mesarun --sandbox: DELETE /v1/$MESA_ORG/sb-px/bookmarks/main is not an operation of this mount"* ]]
+    [[ "$stderr" == *"mesarun: proxy refused DELETE /v1/$MESA_ORG/sb-px/bookmarks/main: "* ]]
+    api GET "/$MESA_ORG/sb-px/bookmarks/main"
+    expect 200
 }
 
 @test "--sandbox: the event stream of a mounted repo goes through the proxy" {
