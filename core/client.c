@@ -97,7 +97,11 @@ int mesa_jsondl_load(void)
            SYM(integer_value, "json_integer_value") && SYM(array, "json_array") &&
            SYM(array_size, "json_array_size") && SYM(array_get, "json_array_get") &&
            SYM(array_append_new, "json_array_append_new") && SYM(string, "json_string") &&
-           SYM(pack, "json_pack") && SYM(del, "json_delete");
+           SYM(pack, "json_pack") && SYM(del, "json_delete") &&
+           SYM(object_iter, "json_object_iter") &&
+           SYM(object_iter_next, "json_object_iter_next") &&
+           SYM(object_iter_key, "json_object_iter_key") &&
+           SYM(object_iter_value, "json_object_iter_value");
 #undef SYM
 }
 #else

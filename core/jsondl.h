@@ -3,7 +3,8 @@
  * and most never talk to the server, so libjansson is loaded with libcurl
  * on the first client (core/client.c) instead of at every exec. Include
  * after <jansson.h>; without MESA_JSON_DLOPEN this header is empty. Only
- * the functions core/client.c and core/fetch.c use are covered.
+ * the functions core/client.c, core/fetch.c and core/vfs_meta.c use are
+ * covered.
  */
 #ifndef MESA_JSONDL_H
 #define MESA_JSONDL_H
@@ -24,6 +25,10 @@ typedef struct mesa_jsondl {
     json_t *(*string)(const char *);
     json_t *(*pack)(const char *, ...);
     void (*del)(json_t *);
+    void *(*object_iter)(json_t *);
+    void *(*object_iter_next)(json_t *, void *);
+    const char *(*object_iter_key)(void *);
+    json_t *(*object_iter_value)(void *);
 } mesa_jsondl_t;
 
 extern mesa_jsondl_t mesa_jsondl;
@@ -48,6 +53,10 @@ static inline void mesa_json_decref(json_t *j)
 #define json_string (*mesa_jsondl.string)
 #define json_pack (*mesa_jsondl.pack)
 #define json_decref mesa_json_decref
+#define json_object_iter (*mesa_jsondl.object_iter)
+#define json_object_iter_next (*mesa_jsondl.object_iter_next)
+#define json_object_iter_key (*mesa_jsondl.object_iter_key)
+#define json_object_iter_value (*mesa_jsondl.object_iter_value)
 
 #endif
 #endif

@@ -3,7 +3,8 @@
  * every record before it, and while the journal lock keeps the shim from
  * adding new ones; processes then see the new change on their next call
  * (state generation) and drop the old epoch's overlay (E).
- * Called by `mesa change new|edit` (tools/mesa_vc.c).
+ * Called by `mesa change new|edit|checkpoint` and `mesa bookmark move`
+ * (tools/mesa_session.c).
  */
 #include "config.h"
 #include "mountctl.h"
@@ -114,11 +115,10 @@ int mesa_mount_drain(const char *run, int timeout_ms, mesa_error_t *e)
     return rc;
 }
 
-int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
-                      const char *change, const char *commit, const char *bookmark,
-                      int timeout_ms, mesa_error_t *e)
+int mesa_mount_switch_with(const char *run, const char *cache, mesa_client_t *c, int slot,
+                           mesa_mount_target_fn fn, void *ctx, int timeout_ms, mesa_error_t *e)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], change[33] = "", commit[41] = "", bookmark[256] = "";
     mesa_state_t *st = NULL;
     mesa_state_repo_t r;
     int jfd = -1, rc;
@@ -136,6 +136,9 @@ int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int 
     }
     if ((rc = quiesce(run, st, jfd, timeout_ms, e)) < 0)
         goto out;
+    mesa_state_get(st, (size_t)slot, &r); /* with the pusher's last commit */
+    if ((rc = fn(ctx, &r, change, commit, bookmark, e)) < 0)
+        goto out;
     mesa_tree_t *t = NULL;
     if ((rc = mesa_fetch_tree(c, cache, r.org, r.repo, commit, &t, e)) < 0)
         goto out;
@@ -150,4 +153,28 @@ out:
         close(jfd); /* releases the lock */
     mesa_state_close(st);
     return rc;
+}
+
+typedef struct fixed_target {
+    const char *change, *commit, *bookmark;
+} fixed_target_t;
+
+static int fixed(void *ctx, const mesa_state_repo_t *now, char change[33], char commit[41],
+                 char bookmark[256], mesa_error_t *e)
+{
+    const fixed_target_t *t = ctx;
+    (void)now;
+    (void)e;
+    snprintf(change, 33, "%s", t->change);
+    snprintf(commit, 41, "%s", t->commit);
+    snprintf(bookmark, 256, "%s", t->bookmark);
+    return 0;
+}
+
+int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int slot,
+                      const char *change, const char *commit, const char *bookmark,
+                      int timeout_ms, mesa_error_t *e)
+{
+    fixed_target_t t = {change, commit, bookmark};
+    return mesa_mount_switch_with(run, cache, c, slot, fixed, &t, timeout_ms, e);
 }

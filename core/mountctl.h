@@ -28,4 +28,18 @@ int mesa_mount_switch(const char *run, const char *cache, mesa_client_t *c, int 
                       const char *change, const char *commit, const char *bookmark,
                       int timeout_ms, mesa_error_t *e);
 
+/* What mesa_mount_switch_with switches to: called once, under the lock,
+ * after the quiesce, with the slot as it is then (its commit includes
+ * every write of the mount). It fills change, commit and bookmark (the
+ * slot's new bookmark, "" = pinned), e.g. after making that change on the
+ * server, and returns 0, or -errno with e filled (nothing is switched). */
+typedef int (*mesa_mount_target_fn)(void *ctx, const mesa_state_repo_t *now, char change[33],
+                                    char commit[41], char bookmark[256], mesa_error_t *e);
+
+/* mesa_mount_switch, with the target decided by fn while the mount is
+ * quiet: no write of the mount can land in between (`mesa change
+ * checkpoint`, `mesa bookmark move` of the mount's bookmark). */
+int mesa_mount_switch_with(const char *run, const char *cache, mesa_client_t *c, int slot,
+                           mesa_mount_target_fn fn, void *ctx, int timeout_ms, mesa_error_t *e);
+
 #endif

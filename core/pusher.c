@@ -55,6 +55,7 @@ struct mesa_pusher {
     mesa_client_t *client;
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
+    char author_name[256], author_email[256]; /* "" for none */
     mesa_state_t *st;
     mesa_journal_reader_t *jr;
     mesa_overlay_t *ov;
@@ -80,6 +81,10 @@ int mesa_pusher_new(const mesa_pusher_opts_t *o, mesa_pusher_t **out)
     p->client = o->client;
     p->log = o->log;
     p->log_ctx = o->log_ctx;
+    if (o->author_name && o->author_email) {
+        snprintf(p->author_name, sizeof p->author_name, "%s", o->author_name);
+        snprintf(p->author_email, sizeof p->author_email, "%s", o->author_email);
+    }
     p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int rc = (p->ov = mesa_overlay_new()) && p->wakefd >= 0 ? 0 : -ENOMEM;
     snprintf(path, sizeof path, "%s/state", p->run);
@@ -667,6 +672,10 @@ static int send_batch(mesa_pusher_t *p, mesa_state_repo_t *r, json_t *files, mes
         snprintf(path, sizeof path, "/%s/%s/changes/%s", r->org, r->repo, r->change_id);
         body = json_pack("{s:s, s:O}", "base_commit_oid", r->commit, "files", files);
     }
+    if (body && p->author_name[0])
+        json_object_set_new(body, "author",
+                            json_pack("{s:s, s:s}", "name", p->author_name, "email",
+                                      p->author_email));
     int rc = mesa_client_json(p->client, root ? "POST" : "PATCH", path, body, &v, e);
     json_decref(body);
     if (rc < 0)

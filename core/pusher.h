@@ -27,6 +27,9 @@ typedef struct mesa_pusher_opts {
     mesa_client_t *client; /* carries the mount's token */
     void (*log)(void *ctx, const char *line); /* one line per push (-v); may be NULL */
     void *log_ctx;
+    /* the author of the commits the pushes make (NULL: the server's
+     * default); the committer is the identity of the token's key */
+    const char *author_name, *author_email;
 } mesa_pusher_opts_t;
 
 /* 0 or -errno (the state file and journal must exist). */

@@ -124,6 +124,22 @@ int mesa_vfs_sync(mesa_vfs_t *v, const char *staging_real, int timeout_ms);
 int mesa_vfs_exec_plan(mesa_vfs_t *v, const char *path, char *real, size_t reallen,
                        char *interp_arg, size_t arglen, int *script);
 
+/* Extended attributes (core/vfs_meta.c): user.* names are the server's
+ * per-path metadata (user.org, user.repo read-only: -EPERM to change);
+ * other namespaces -ENOTSUP. follow: resolve a final symlink. get and
+ * list answer the size (copied into buf when size > 0, -ERANGE when it
+ * does not fit); set takes XATTR_CREATE (-EEXIST) / XATTR_REPLACE
+ * (-ENODATA); remove of a missing name is -ENODATA. */
+ssize_t mesa_vfs_getxattr(mesa_vfs_t *v, const char *path, int follow, const char *name,
+                          void *buf, size_t size);
+ssize_t mesa_vfs_listxattr(mesa_vfs_t *v, const char *path, int follow, char *buf, size_t size);
+int mesa_vfs_setxattr(mesa_vfs_t *v, const char *path, int follow, const char *name,
+                      const void *val, size_t size, int flags);
+int mesa_vfs_removexattr(mesa_vfs_t *v, const char *path, int follow, const char *name);
+/* After a rename in the mount: the server moves from's metadata (and its
+ * subtree's) to to. Best effort: a failure leaves it where it was. */
+void mesa_vfs_meta_moved(mesa_vfs_t *v, const char *from, const char *to);
+
 /* The inode number the mount reports for path (stable hash). */
 uint64_t mesa_vfs_ino(const char *path);
 dev_t mesa_vfs_dev(const mesa_vfs_t *v);

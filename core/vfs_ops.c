@@ -617,6 +617,8 @@ int mesa_vfs_rename(mesa_vfs_t *v, const char *from, const char *to, unsigned fl
         ren_t r = {s, flags};
         rc = locked(v, to, 0, do_rename, &r);
     }
+    if (rc == 0 && !(flags & RENAME_EXCHANGE)) /* the metadata goes along (DECISIONS.md) */
+        mesa_vfs_meta_moved(v, from, to);
     free(s);
     return rc;
 }

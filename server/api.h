@@ -36,4 +36,7 @@ int api_blobs_batch(req_t *r);
 
 int api_events(req_t *r);
 
+int api_meta_get(req_t *r);
+int api_meta_patch(req_t *r);
+
 #endif

@@ -208,6 +208,13 @@ static int write_change(req_t *r, sg_repo_t *g, change_body_t *cb, repo_write_t 
     w->message = cb->message;
     w->author = cb->has_author ? &cb->author : NULL;
     w->committer = cb->has_committer ? &cb->committer : NULL;
+    /* no committer given: the key that writes ("<key name> <<key id>@<org>>") */
+    char kemail[160];
+    sg_sig_t key_sig = {.name = r->who.key.name[0] ? r->who.key.name : r->who.key.id,
+                        .email = kemail};
+    snprintf(kemail, sizeof kemail, "%s@%s", r->who.key.id, r->org.slug);
+    if (!w->committer && r->who.key.id[0])
+        w->committer = &key_sig;
     db_change_t out;
     char current[SG_OID_HEX] = "";
     int err = 0;

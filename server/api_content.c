@@ -2,10 +2,12 @@
  * GET .../content (Mesa's file/dir/symlink JSON, or raw bytes), and the
  * extensions GET .../tree (flat listing with mtimes), GET .../blobs/{oid}
  * (ETag, If-None-Match, Range), POST .../blobs (raw upload) and
- * POST .../blobs/batch.
+ * POST .../blobs/batch. Content entries carry their path's "metadata"
+ * (server/api_meta.c), and ?metadata[key]=value filters a listing.
  */
 #include "config.h"
 #include "api.h"
+#include "api_meta.h"
 #include "b64.h"
 #include "pathcheck.h"
 #include "repo.h"
@@ -41,26 +43,48 @@ static json_t *entry_json(const sg_entry_t *e)
                      (json_int_t)e->size, "mode", mode);
 }
 
-static int content_dir(req_t *r, sg_repo_t *g, const char *tree, const sg_entry_t *d, int depth)
+/* The metadata object of path in all ({path: {..}}), as a new reference. */
+static json_t *meta_of(json_t *all, const char *path)
+{
+    json_t *m = json_object_get(all, path);
+    return m ? json_incref(m) : json_object();
+}
+
+/* With filters, child_count counts the children that pass them. */
+static int content_dir(req_t *r, sg_repo_t *g, const char *tree, const sg_entry_t *d, int depth,
+                       json_t *filters)
 {
     if (wants_raw(r))
         return http_error(r, 406, "NOT_ACCEPTABLE", "'%s' is a directory", d->path);
     sg_entry_t *e = NULL;
     size_t n = 0;
+    json_t *all = NULL;
     int rc = sg_tree_list_dir(g, tree, d->path, depth, &e, &n);
     if (rc < 0)
         return http_errno(r, rc, "directory");
+    if ((rc = db_meta_tree(r->repo.id, d->path, &all)) < 0) {
+        sg_entries_free(e, n);
+        return http_errno(r, rc, "metadata");
+    }
     json_t *entries = json_array();
     size_t children = 0;
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(entries, entry_json(&e[i]));
+        json_t *m = json_object_get(all, e[i].path);
+        if (filters && !api_meta_match(filters, m))
+            continue;
+        json_t *ej = entry_json(&e[i]);
+        json_object_set_new(ej, "metadata", meta_of(all, e[i].path));
+        json_array_append_new(entries, ej);
         const char *rel = e[i].path + (d->path[0] ? strlen(d->path) + 1 : 0);
         children += strchr(rel, '/') == NULL;
     }
     sg_entries_free(e, n);
-    return http_json(r, 200, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "type", "dir", "name",
-                                       base_name(d->path), "path", d->path, "sha", d->oid,
-                                       "child_count", (json_int_t)children, "entries", entries));
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "type", "dir", "name",
+                          base_name(d->path), "path", d->path, "sha", d->oid, "child_count",
+                          (json_int_t)children, "metadata", meta_of(all, d->path), "entries",
+                          entries);
+    json_decref(all);
+    return http_json(r, 200, v);
 }
 
 static int content_file(req_t *r, sg_repo_t *g, const char *commit, const sg_entry_t *e)
@@ -92,6 +116,9 @@ static int content_file(req_t *r, sg_repo_t *g, const char *commit, const sg_ent
     free(b64);
     if (db_mtime_get(r->repo.id, commit, e->path, &ns) == 0)
         json_object_set_new(v, "mtime_ns", json_integer(ns));
+    json_t *m = NULL;
+    if (db_meta_get(r->repo.id, e->path, &m) == 0)
+        json_object_set_new(v, "metadata", m);
     return http_json(r, 200, v);
 }
 
@@ -116,9 +143,14 @@ int api_content_get(req_t *r)
         return http_error(r, 400, "BAD_REQUEST", "path: %s", why ? why : "too long");
     if (!qpath)
         path[0] = '\0';
+    json_t *filters = NULL;
+    if (api_meta_filters(r, &filters) < 0)
+        return 0;
     sg_repo_t *g;
-    if (repo_open_git(&r->repo, &g) < 0)
+    if (repo_open_git(&r->repo, &g) < 0) {
+        json_decref(filters);
         return http_errno(r, -EIO, "repository");
+    }
     sg_commit_info_t ci;
     sg_entry_t e = {0};
     if (repo_resolve(g, &r->repo, rev, change_id, commit) < 0) {
@@ -133,13 +165,14 @@ int api_content_get(req_t *r)
     if (rc < 0)
         http_error(r, 404, "NOT_FOUND", "path '%s' not found", path);
     else if (e.type == SG_TREE)
-        content_dir(r, g, ci.tree, &e, (int)depth);
+        content_dir(r, g, ci.tree, &e, (int)depth, filters);
     else
         content_file(r, g, commit, &e);
     free(e.path);
     sg_commit_info_free(&ci);
 out_repo:
     sg_repo_close(g);
+    json_decref(filters);
     return 0;
 }
 

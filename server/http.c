@@ -254,6 +254,8 @@ static const route_t routes[] = {
     {"POST", "{org}/{repo}/blobs/batch", A_READ, api_blobs_batch},
     {"GET", "{org}/{repo}/blobs/*", A_READ, api_blob_get},
     {"GET", "{org}/{repo}/events", A_READ, api_events},
+    {"GET", "{org}/{repo}/metadata", A_READ, api_meta_get},
+    {"PATCH", "{org}/{repo}/metadata", A_WRITE, api_meta_patch},
     {"GET", "{org}", A_READ, api_org_get},
     {"GET", "{org}/{repo}", A_READ, api_repo_get},
     {"PATCH", "{org}/{repo}", A_ADMIN, api_repo_patch},

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "store_db.h"
+#include "pathcheck.h"
 #include "token.h"
 #include "util.h"
 
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PATHCHECK_BOUND (PATHCHECK_MAX_PATH + 2)
 
 static char db_path[4096];
 static pthread_key_t db_key;
@@ -45,7 +48,12 @@ static const char *schema =
     " PRIMARY KEY(repo_id, commit_oid, path)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " repo_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS events_repo ON events(repo_id, id);";
+    "CREATE INDEX IF NOT EXISTS events_repo ON events(repo_id, id);"
+    /* per-path metadata: current values only (added later: IF NOT EXISTS
+     * is the migration of an existing data directory) */
+    "CREATE TABLE IF NOT EXISTS metadata(repo_id TEXT NOT NULL, path TEXT NOT NULL,"
+    " key TEXT NOT NULL, value TEXT NOT NULL,"
+    " PRIMARY KEY(repo_id, path, key)) WITHOUT ROWID;";
 
 static void close_conn(void *p)
 {
@@ -365,7 +373,8 @@ int db_repo_delete(const char *repo_id)
 {
     static const char *const del[] = {
         "DELETE FROM repos WHERE id=?", "DELETE FROM changes WHERE repo_id=?",
-        "DELETE FROM commits WHERE repo_id=?", "DELETE FROM mtimes WHERE repo_id=?"};
+        "DELETE FROM commits WHERE repo_id=?", "DELETE FROM mtimes WHERE repo_id=?",
+        "DELETE FROM metadata WHERE repo_id=?"};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         int rc = run(prep(del[i], "s", repo_id));
         if (rc < 0)
@@ -617,5 +626,95 @@ int db_events_last(const char *repo_id, int64_t *last_id)
     }
     *last_id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return 0;
+}
+
+/* ------------------------------------------------------------ metadata */
+
+/* Rows of path = dir or below dir ("" = every path): the bounds of the
+ * byte range "dir/" .. "dir0" ('0' follows '/'). */
+static void meta_bounds(const char *dir, char *lo, char *hi, size_t len)
+{
+    snprintf(lo, len, "%s/", dir);
+    snprintf(hi, len, "%s0", dir);
+}
+
+int db_meta_get(const char *repo_id, const char *path, json_t **out)
+{
+    sqlite3_stmt *st = prep("SELECT key, value FROM metadata WHERE repo_id=? AND path=?"
+                            " ORDER BY key",
+                            "ss", repo_id, path);
+    if (!st)
+        return -EIO;
+    json_t *o = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
+                            json_string((const char *)sqlite3_column_text(st, 1)));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(o);
+        return -EIO;
+    }
+    *out = o;
+    return 0;
+}
+
+int db_meta_set(const char *repo_id, const char *path, const char *key, const char *value)
+{
+    return run(prep("INSERT INTO metadata(repo_id, path, key, value) VALUES(?,?,?,?)"
+                    " ON CONFLICT(repo_id, path, key) DO UPDATE SET value=excluded.value",
+                    "ssss", repo_id, path, key, value));
+}
+
+int db_meta_remove(const char *repo_id, const char *path, const char *key)
+{
+    if (key)
+        return run(prep("DELETE FROM metadata WHERE repo_id=? AND path=? AND key=?", "sss",
+                        repo_id, path, key));
+    return run(prep("DELETE FROM metadata WHERE repo_id=? AND path=?", "ss", repo_id, path));
+}
+
+int db_meta_rename(const char *repo_id, const char *from, const char *to)
+{
+    char lo[PATHCHECK_BOUND], hi[PATHCHECK_BOUND], flo[PATHCHECK_BOUND], fhi[PATHCHECK_BOUND];
+    meta_bounds(to, lo, hi, sizeof lo);
+    meta_bounds(from, flo, fhi, sizeof flo);
+    int rc = run(prep("DELETE FROM metadata WHERE repo_id=? AND (path=? OR (path>? AND path<?))",
+                      "ssss", repo_id, to, lo, hi));
+    if (rc == 0)
+        rc = run(prep("UPDATE metadata SET path=? || substr(path, length(?) + 1)"
+                      " WHERE repo_id=? AND (path=? OR (path>? AND path<?))",
+                      "ssssss", to, from, repo_id, from, flo, fhi));
+    return rc;
+}
+
+int db_meta_tree(const char *repo_id, const char *dir, json_t **out)
+{
+    char lo[PATHCHECK_BOUND], hi[PATHCHECK_BOUND];
+    meta_bounds(dir, lo, hi, sizeof lo);
+    sqlite3_stmt *st =
+        dir[0] ? prep("SELECT path, key, value FROM metadata WHERE repo_id=?"
+                      " AND (path=? OR (path>? AND path<?))",
+                      "ssss", repo_id, dir, lo, hi)
+               : prep("SELECT path, key, value FROM metadata WHERE repo_id=?", "s", repo_id);
+    if (!st)
+        return -EIO;
+    json_t *o = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(st, 0);
+        json_t *m = json_object_get(o, p);
+        if (!m)
+            json_object_set_new(o, p, m = json_object());
+        json_object_set_new(m, (const char *)sqlite3_column_text(st, 1),
+                            json_string((const char *)sqlite3_column_text(st, 2)));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(o);
+        return -EIO;
+    }
+    *out = o;
     return 0;
 }

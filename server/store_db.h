@@ -111,6 +111,18 @@ typedef struct db_mtime {
 int db_mtimes_load(const char *repo_id, const char *commit, db_mtime_t **out, size_t *n);
 void db_mtimes_free(db_mtime_t *m, size_t n);
 
+/* Per-path metadata (string keys -> string values), current values only.
+ * db_meta_get: the object of path (new reference, {} when none).
+ * db_meta_remove: one key, or every key of path when key is NULL.
+ * db_meta_rename: path from (and every path below it) becomes to (and
+ * below), replacing what was there. db_meta_tree: {path: {key: value}}
+ * of dir and every path below it ("" = the whole repo; new reference). */
+int db_meta_get(const char *repo_id, const char *path, json_t **out);
+int db_meta_set(const char *repo_id, const char *path, const char *key, const char *value);
+int db_meta_remove(const char *repo_id, const char *path, const char *key);
+int db_meta_rename(const char *repo_id, const char *from, const char *to);
+int db_meta_tree(const char *repo_id, const char *dir, json_t **out);
+
 /* events */
 int db_event_add(const char *repo_id, const char *type, const char *payload, int64_t *id);
 /* Up to limit events with id > after as a JSON array of envelopes (new ref). */

@@ -20,6 +20,11 @@ static int vchdir(const char *abs)
     if (!n)
         return -ENOMEM;
     int rc = mesa_vfs_lookup(shim_vfs, abs, 1, n);
+    if (rc == -ENOENT && shim_layout_below(abs, NULL, NULL)) { /* towards a nested mount */
+        snprintf(n->path, sizeof n->path, "%s", abs);
+        n->mode = S_IFDIR | 0755;
+        rc = 0;
+    }
     if (rc == -EXDEV) { /* a symlink out of the mount */
         rc = REAL(chdir)(n->path) < 0 ? -errno : 0;
         if (rc == 0)
@@ -64,6 +69,8 @@ SHIM_API int fchdir(int fd)
 
 static char *vgetcwd(const char *cwd, char *buf, size_t size)
 {
+    char ws[MESA_PATH_MAX];
+    cwd = shim_unmap(cwd, ws, sizeof ws); /* the layout's workspace path */
     size_t len = strlen(cwd) + 1;
     if (!buf) {
         buf = malloc(size > len ? size : len);
@@ -88,6 +95,8 @@ static int vcwd_check(const char *cwd)
     int rc = n ? mesa_vfs_lookup(shim_vfs, cwd, 1, n) : 0;
     if (rc == 0 && n && !S_ISDIR(n->mode))
         rc = -ENOENT;
+    if (rc == -ENOENT && shim_layout_below(cwd, NULL, NULL))
+        rc = 0; /* on the way to a nested --layout mount point */
     free(n);
     shim_unlock(&g);
     return rc == -ENOENT || rc == -ENOTDIR ? -ENOENT : 0;
@@ -120,6 +129,6 @@ SHIM_API char *get_current_dir_name(void)
         return NULL;
     }
     if (cwd)
-        return strdup(cwd);
+        return vgetcwd(cwd, NULL, 0);
     return REAL(get_current_dir_name)();
 }

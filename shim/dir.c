@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uthash.h>
@@ -24,6 +25,43 @@ _Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "dirent and dir
 
 static vdir_t *dirs;
 
+/* fn of shim_layout_below: a directory name towards a nested --layout
+ * mount point, added to the listing unless the repo has it already. */
+static void add_layout_name(void *ctx, const char *name, size_t len)
+{
+    vdir_t *x = ctx;
+    for (size_t i = 0; i < x->n; i++)
+        if (strlen(x->ents[i].name) == len && memcmp(x->ents[i].name, name, len) == 0)
+            return;
+    mesa_dirent_t *ents = realloc(x->ents, (x->n + 1) * sizeof *ents);
+    if (!ents)
+        return;
+    x->ents = ents;
+    if (!(ents[x->n].name = strndup(name, len)))
+        return;
+    ents[x->n].type = DT_DIR;
+    ents[x->n].ino = 0x9e3779b97f4a7c15ULL ^ (uint64_t)x->n ^ (uint64_t)len << 32;
+    x->n++;
+}
+
+/* The listing of abs: the repo's, plus the names towards nested --layout
+ * mount points (only those, with "." and "..", for a directory that the
+ * repo does not have). */
+static int vdir_list(vdir_t *x, const char *abs)
+{
+    int rc = mesa_vfs_list(shim_vfs, abs, &x->ents, &x->n);
+    if (rc == -ENOENT && shim_layout_below(abs, NULL, NULL)) {
+        x->ents = NULL;
+        x->n = 0;
+        add_layout_name(x, ".", 1);
+        add_layout_name(x, "..", 2);
+        rc = x->n == 2 ? 0 : -ENOMEM;
+    }
+    if (rc == 0)
+        shim_layout_below(abs, add_layout_name, x);
+    return rc;
+}
+
 /* Under the lock: wrap a real DIR on a placeholder as a listing of abs. */
 static DIR *vdir_new(int fd, const char *abs)
 {
@@ -31,7 +69,7 @@ static DIR *vdir_new(int fd, const char *abs)
     if (!x)
         return NULL;
     snprintf(x->path, sizeof x->path, "%s", abs);
-    int rc = mesa_vfs_list(shim_vfs, abs, &x->ents, &x->n);
+    int rc = vdir_list(x, abs);
     if (rc < 0) {
         free(x);
         errno = -rc;
@@ -55,6 +93,8 @@ SHIM_API DIR *opendir(const char *p)
         return REAL(opendir)(p);
     int is_dir = 0;
     int fd = mesa_vfs_open(shim_vfs, abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &is_dir);
+    if (fd == -ENOENT) /* on the way to a nested --layout mount point */
+        fd = shim_layout_dirfd(abs);
     DIR *d = NULL;
     if (fd >= 0) {
         shim_track(fd, abs, 1);

@@ -73,7 +73,8 @@ static int plan_mesa(plan_t *pl, const char *abs, char *const argv[], char *arg,
         memcpy(pl->argv, argv, n * sizeof *argv);
         return 0;
     }
-    if (!(pl->vpath = strdup(abs)))
+    char ws[MESA_PATH_MAX]; /* $0 is the --layout workspace path, if any */
+    if (!(pl->vpath = strdup(shim_unmap(abs, ws, sizeof ws))))
         return -ENOMEM;
     if (mesa_path_under(shim_prefix, pl->real)) { /* the interpreter is in the mount too */
         char interp[MESA_PATH_MAX], a2[8];

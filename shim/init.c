@@ -12,6 +12,8 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -31,8 +33,21 @@ static const char *const mount_vars[] = {
     "MESA_PRELOAD",    "MESA_MOUNT",        "MESA_CACHE",    "MESA_PREFIX",
     "MESA_URL",        "MESA_ACCESS_TOKEN", "MESA_ORG",      "MESA_PUSH_IGNORED",
     "MESA_CACHE_SIZE", "MESA_AUDIT",        "MESA_LDHELPER", "MESA_SANDBOX",
-    "MESA_TRAP",       NULL,
+    "MESA_TRAP",       "MESA_LAYOUT",       NULL,
 };
+
+/* The layout (mesarun --layout): MESA_LAYOUT is "<workspace path> TAB
+ * <canonical path> LF" per mount point. Sorted longest workspace path
+ * first, so the first match is the longest prefix. roots: the mount
+ * points not below another one (the lock-free test compares those). */
+typedef struct lmap {
+    char *l, *c;
+    size_t ll, cl;
+} lmap_t;
+static lmap_t *lmaps;
+static size_t nlmaps;
+static const lmap_t **lroots;
+static size_t nlroots;
 
 /* The virtual cwd follows from the kernel cwd: a placeholder mirrors it. */
 static void cwd_from_kernel(void)
@@ -47,6 +62,169 @@ static void cwd_from_kernel(void)
         return;
     snprintf(abs, sizeof abs, "%s%s", shim_prefix, real + rl + 4);
     shim_vcwd = strdup(abs);
+}
+
+static int under(const char *p, const char *root, size_t n)
+{
+    return strncmp(p, root, n) == 0 && (p[n] == '/' || !p[n]);
+}
+
+static int by_llen(const void *a, const void *b)
+{
+    const lmap_t *x = a, *y = b;
+    return x->ll != y->ll ? (x->ll > y->ll ? -1 : 1) : strcmp(x->l, y->l);
+}
+
+/* Read MESA_LAYOUT once, at start-up (malformed lines are skipped). */
+static void layout_parse(const char *s)
+{
+    size_t cap = 0;
+    for (const char *q = s; q && *q; q++)
+        cap += *q == '\n';
+    if (!cap || !(lmaps = calloc(cap, sizeof *lmaps)) || !(lroots = calloc(cap, sizeof *lroots)))
+        return;
+    while (*s && nlmaps < cap) {
+        size_t n = strcspn(s, "\n"), t = strcspn(s, "\t");
+        if (t < n && s[0] == '/' && s[t + 1] == '/') {
+            lmap_t *e = &lmaps[nlmaps];
+            e->l = strndup(s, t);
+            e->c = strndup(s + t + 1, n - t - 1);
+            if (e->l && e->c) {
+                e->ll = t;
+                e->cl = n - t - 1;
+                nlmaps++;
+            }
+        }
+        s += n + (s[n] == '\n');
+    }
+    qsort(lmaps, nlmaps, sizeof *lmaps, by_llen);
+    for (size_t i = 0; i < nlmaps; i++) {
+        size_t k;
+        for (k = 0; k < nlmaps && !(k != i && lmaps[k].ll < lmaps[i].ll &&
+                                    under(lmaps[i].l, lmaps[k].l, lmaps[k].ll));
+             k++)
+            ;
+        if (k == nlmaps)
+            lroots[nlroots++] = &lmaps[i];
+    }
+}
+
+/* Lock-free: is the absolute path p (not normalised) in a layout mount? */
+static int in_layout(const char *p)
+{
+    for (size_t i = 0; i < nlroots; i++)
+        if (under(p, lroots[i]->l, lroots[i]->ll))
+            return 1;
+    return 0;
+}
+
+/* The canonical path of the normalised workspace path lab, into out: 1,
+ * or 0 when lab is in no layout mount. */
+static int layout_map(const char *lab, char *out, size_t outlen)
+{
+    for (size_t i = 0; i < nlmaps; i++) {
+        const lmap_t *e = &lmaps[i];
+        if (under(lab, e->l, e->ll)) {
+            int n = snprintf(out, outlen, "%s%s", e->c, lab + e->ll);
+            return n > 0 && (size_t)n < outlen;
+        }
+    }
+    return 0;
+}
+
+const char *shim_unmap(const char *canon, char *out, size_t outlen)
+{
+    const lmap_t *best = NULL;
+    for (size_t i = 0; i < nlmaps; i++) { /* longest canonical path; first mount of a repo */
+        const lmap_t *e = &lmaps[i];
+        if (under(canon, e->c, e->cl) &&
+            (!best || e->cl > best->cl || (e->cl == best->cl && e->ll < best->ll)))
+            best = e;
+    }
+    if (!best)
+        return canon;
+    int n = snprintf(out, outlen, "%s%s", best->l, canon + best->cl);
+    return n > 0 && (size_t)n < outlen ? out : canon;
+}
+
+int shim_layout_below(const char *canon, void (*fn)(void *, const char *, size_t), void *ctx)
+{
+    char ws[MESA_PATH_MAX];
+    const char *w = nlmaps ? shim_unmap(canon, ws, sizeof ws) : canon;
+    size_t wl = strlen(w);
+    int count = 0;
+    if (w == canon)
+        return 0;
+    for (size_t i = 0; i < nlmaps; i++) {
+        const lmap_t *e = &lmaps[i];
+        if (e->ll > wl && strncmp(e->l, w, wl) == 0 && e->l[wl] == '/') {
+            count++;
+            if (fn)
+                fn(ctx, e->l + wl + 1, strcspn(e->l + wl + 1, "/"));
+        }
+    }
+    return count;
+}
+
+int shim_layout_stat(const char *canon, struct stat *st)
+{
+    mesa_vpath_t vp;
+    char root[MESA_PATH_MAX];
+    if (!shim_layout_below(canon, NULL, NULL) ||
+        mesa_path_split(shim_prefix, canon, &vp) != MESA_VP_REPO)
+        return -ENOENT;
+    snprintf(root, sizeof root, "%s/%s/%s", shim_prefix, vp.org, vp.repo);
+    mesa_vnode_t *n = malloc(sizeof *n);
+    int rc = n ? mesa_vfs_lookup(shim_vfs, root, 1, n) : -ENOMEM;
+    if (rc == 0)
+        rc = mesa_vfs_stat(shim_vfs, n, st);
+    free(n);
+    if (rc < 0)
+        return rc;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the path: a stable inode */
+    for (const char *c = canon; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    st->st_ino = (ino_t)h;
+    st->st_nlink = 2;
+    st->st_size = 0;
+    return 0;
+}
+
+int shim_layout_dirfd(const char *canon)
+{
+    char real[PATH_MAX];
+    if (!shim_layout_below(canon, NULL, NULL))
+        return -ENOENT;
+    int rc = mesa_vfs_placeholder(shim_vfs, canon, real, sizeof real);
+    if (rc < 0)
+        return rc;
+    rc = REAL(open)(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return rc < 0 ? -errno : rc;
+}
+
+void shim_layout_prepare(const char *canon)
+{
+    char dir[MESA_PATH_MAX];
+    mesa_vpath_t vp;
+    char *slash;
+    if (!nlmaps || snprintf(dir, sizeof dir, "%s", canon) >= (int)sizeof dir ||
+        !(slash = strrchr(dir, '/')) || slash == dir)
+        return;
+    *slash = '\0';
+    if (!shim_layout_below(dir, NULL, NULL) ||
+        mesa_path_split(shim_prefix, dir, &vp) != MESA_VP_REPO || !*vp.rel)
+        return;
+    for (char *p = (char *)vp.rel;; p++) { /* each missing directory, top down */
+        if (*p != '/' && *p)
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mesa_vfs_access(shim_vfs, dir, F_OK, 1) == -ENOENT)
+            mesa_vfs_mkdir(shim_vfs, dir, 0755);
+        *p = c;
+        if (!c)
+            break;
+    }
 }
 
 static void atfork_child(void)
@@ -86,6 +264,7 @@ void init_once(void)
     const char *fds = getenv("MESA_FDS");
     if (fds && *fds)
         mesa_fdtab_import(fds);
+    layout_parse(getenv("MESA_LAYOUT"));
     cwd_from_kernel();
     pthread_atfork(NULL, NULL, atfork_child);
     shim_state = SHIM_ON;
@@ -153,10 +332,24 @@ int shim_maybe(int dirfd, const char *path)
     if (!path || !shim_on())
         return 0;
     if (path[0] == '/')
-        return has_prefix(path) || path[1] == '/' || strstr(path, "/..") || strstr(path, "/./");
+        return has_prefix(path) || path[1] == '/' || strstr(path, "/..") || strstr(path, "/./") ||
+               (nlroots && in_layout(path));
     if (dirfd == AT_FDCWD)
         return shim_vcwd != NULL || strstr(path, "..") != NULL;
     return !mesa_fdtab_empty();
+}
+
+/* A path in the layout's workspace: normalised there (lexically, from
+ * the workspace view of cwd), then mapped to its canonical path. 1 with
+ * abs set, or 0 (not in the layout: the canonical rules decide). */
+static int layout_classify(const char *cwd, const char *path, char *abs)
+{
+    char lcwd[MESA_PATH_MAX], lab[MESA_PATH_MAX];
+    if (path[0] != '/')
+        cwd = shim_unmap(cwd, lcwd, sizeof lcwd);
+    if (mesa_path_normalize(NULL, cwd, path, lab, sizeof lab) < 0)
+        return 0;
+    return layout_map(lab, abs, MESA_PATH_MAX);
 }
 
 int shim_classify(int dirfd, const char *path, char *abs)
@@ -181,6 +374,8 @@ int shim_classify(int dirfd, const char *path, char *abs)
     }
     if (!*path)
         return 0; /* AT_EMPTY_PATH cases are the callers' */
+    if (nlmaps && layout_classify(cwd, path, abs))
+        return 1;
     rc = mesa_vfs_normalize(shim_vfs, cwd, path, abs, MESA_PATH_MAX);
     if (rc < 0)
         return cwd == base || cwd == shim_vcwd || (path[0] == '/' && has_prefix(path)) ? rc : 0;

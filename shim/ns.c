@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -22,14 +23,21 @@
         return real_call;                                                                          \
     } while (0)
 
+/* mkdir, after the directories on the way to a nested --layout mount. */
+static int vmkdir(const char *abs, mode_t m)
+{
+    shim_layout_prepare(abs);
+    return mesa_vfs_mkdir(shim_vfs, abs, m);
+}
+
 SHIM_API int mkdir(const char *p, mode_t m)
 {
-    PATH_OP(AT_FDCWD, p, mesa_vfs_mkdir(shim_vfs, abs, m), REAL(mkdir)(p, m));
+    PATH_OP(AT_FDCWD, p, vmkdir(abs, m), REAL(mkdir)(p, m));
 }
 
 SHIM_API int mkdirat(int d, const char *p, mode_t m)
 {
-    PATH_OP(d, p, mesa_vfs_mkdir(shim_vfs, abs, m), REAL(mkdirat)(d, p, m));
+    PATH_OP(d, p, vmkdir(abs, m), REAL(mkdirat)(d, p, m));
 }
 
 /* rmdir of a path written with "." (EINVAL) or ".." (ENOTEMPTY) as its
@@ -101,6 +109,18 @@ static int two_paths(int d1, const char *p1, int d2, const char *p2, char *a1, c
     return 0;
 }
 
+/* Two mount paths in different repos (two mount points of a --layout):
+ * EXDEV before anything else, as between two kernel mounts. */
+static int cross_repo(const char *a1, const char *a2)
+{
+    mesa_vpath_t *v = malloc(2 * sizeof *v);
+    int rc = v && mesa_path_split(shim_prefix, a1, &v[0]) == MESA_VP_REPO &&
+             mesa_path_split(shim_prefix, a2, &v[1]) == MESA_VP_REPO &&
+             (strcmp(v[0].org, v[1].org) != 0 || strcmp(v[0].repo, v[1].repo) != 0);
+    free(v);
+    return rc;
+}
+
 static int do_rename(int d1, const char *p1, int d2, const char *p2, unsigned flags)
 {
     char a1[MESA_PATH_MAX], a2[MESA_PATH_MAX];
@@ -108,7 +128,7 @@ static int do_rename(int d1, const char *p1, int d2, const char *p2, unsigned fl
     int in1, in2;
     if (!two_paths(d1, p1, d2, p2, a1, a2, &g, &in1, &in2))
         return REAL(renameat2)(d1, p1, d2, p2, flags);
-    if (!in1 || !in2)
+    if (!in1 || !in2 || cross_repo(a1, a2))
         return (int)shim_end(-EXDEV, &g);
     if (flags & ~1u) /* RENAME_EXCHANGE, RENAME_WHITEOUT */
         return (int)shim_end(-EINVAL, &g);
@@ -152,7 +172,7 @@ static int do_link(int d1, const char *p1, int d2, const char *p2, int flags)
     int in1, in2;
     if (!two_paths(d1, p1, d2, p2, a1, a2, &g, &in1, &in2))
         return REAL(linkat)(d1, p1, d2, p2, flags);
-    if (in1 && in2)
+    if (in1 && in2 && !cross_repo(a1, a2))
         return (int)shim_end(vlink(a1, a2), &g);
     return (int)shim_end(-EXDEV, &g);
 }

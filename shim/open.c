@@ -20,8 +20,13 @@ static int vopen(const char *abs, const char *raw, int flags, mode_t mode, shim_
     int is_dir = 0;
     int creat = (flags & O_CREAT) && raw && *raw && raw[strlen(raw) - 1] == '/';
     int fd = raw && mesa_vfs_slashed(raw) ? mesa_vfs_want_dir(shim_vfs, abs, creat) : 0;
+    if (fd == 0 && (flags & O_CREAT))
+        shim_layout_prepare(abs);
     if (fd == 0)
         fd = mesa_vfs_open(shim_vfs, abs, flags, mode, &is_dir);
+    if (fd == -ENOENT && !(flags & (O_WRONLY | O_RDWR | O_CREAT)) &&
+        (fd = shim_layout_dirfd(abs)) >= 0) /* on the way to a nested --layout mount */
+        is_dir = 1;
     if (fd >= 0)
         shim_track(fd, abs, is_dir);
     return (int)shim_end(fd, g);

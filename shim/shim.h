@@ -115,6 +115,27 @@ int shim_trap_on(void);
  * malloc'd, its strings borrowed from path, tramp and argv); else 0. */
 int shim_trap_spawn(const char *path, char *const argv[], char ***out, char *tramp, size_t len);
 
+/* The workspace path (mesarun --layout) of the canonical mount path
+ * canon: out (outlen bytes), or canon itself when no layout mount holds it. */
+const char *shim_unmap(const char *canon, char *out, size_t outlen);
+
+/* A directory on the way to a nested layout mount point (/workspace/vendor
+ * for /workspace/vendor/lib), given by its canonical path: the number of
+ * mount points below it (0: not one), fn(ctx, name, len) for the next name
+ * towards each (names may repeat). */
+int shim_layout_below(const char *canon, void (*fn)(void *, const char *, size_t), void *ctx);
+struct stat;
+/* Lock held: stat of such a directory when its repo has none there (a
+ * directory like the repo root's, with its own inode); else -ENOENT. */
+int shim_layout_stat(const char *canon, struct stat *st);
+/* Lock held: a descriptor on the placeholder of such a directory, or
+ * -errno (-ENOENT: not one). */
+int shim_layout_dirfd(const char *canon);
+/* Lock held: before creating canon, make the directories on the way to a
+ * nested mount point that its repo lacks (the parent of canon and above),
+ * so that a file created in /workspace/vendor lands in app's vendor/. */
+void shim_layout_prepare(const char *canon);
+
 /* Called by the cwd wrappers when the virtual cwd changes. */
 void shim_set_vcwd(const char *abs);
 

@@ -1,7 +1,7 @@
 /* shim/stat.c - metadata answered in-process (DESIGN §5): the stat family
  * (current names, the 64-bit names, the legacy __xstat ABI that make
- * imports, statx), access, readlink, realpath, statfs, pathconf and the
- * xattr calls (a mount has no extended attributes).
+ * imports, statx), access, readlink, realpath, statfs and pathconf (the
+ * xattr calls are in shim/xattr.c).
  * On x86-64 and aarch64 struct stat and struct stat64 are one layout.
  */
 #include "config.h"
@@ -14,7 +14,6 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 differ");
@@ -25,6 +24,8 @@ static int vstat(const char *abs, const char *raw, int follow, struct stat *st)
 {
     int slashed = mesa_vfs_slashed(raw);
     int rc = slashed ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
+    if (rc == -ENOENT) /* "dir/." on the way to a nested --layout mount point */
+        return shim_layout_stat(abs, st);
     mesa_vnode_t *n = rc < 0 ? NULL : malloc(sizeof *n);
     if (!n)
         return rc < 0 ? rc : -ENOMEM;
@@ -34,6 +35,8 @@ static int vstat(const char *abs, const char *raw, int follow, struct stat *st)
     else if (rc == 0)
         rc = mesa_vfs_stat(shim_vfs, n, st);
     free(n);
+    if (rc == -ENOENT) /* on the way to a nested --layout mount point */
+        rc = shim_layout_stat(abs, st);
     return rc;
 }
 
@@ -207,6 +210,8 @@ static int do_access(int d, const char *p, int mode, int flags,
         int rc = slashed ? mesa_vfs_want_dir(shim_vfs, abs, 0) : 0;
         if (rc == 0)
             rc = mesa_vfs_access(shim_vfs, abs, mode, slashed || !(flags & AT_SYMLINK_NOFOLLOW));
+        if (rc == -ENOENT && shim_layout_below(abs, NULL, NULL)) /* a nested --layout mount's way */
+            rc = 0;
         return (int)shim_end(rc, &g);
     }
     return real(d, p, mode, flags);
@@ -281,10 +286,14 @@ static char *vrealpath(const char *abs, const char *raw, char *out, shim_guard_t
         res = out ? out : malloc(PATH_MAX);
         if (!res)
             rc = -ENOMEM;
-        else if (strlen(n->path) >= PATH_MAX)
-            rc = -ENAMETOOLONG;
-        else
-            strcpy(res, n->path);
+        else {
+            char ws[MESA_PATH_MAX];
+            const char *path = shim_unmap(n->path, ws, sizeof ws); /* layout view */
+            if (strlen(path) >= PATH_MAX)
+                rc = -ENAMETOOLONG;
+            else
+                strcpy(res, path);
+        }
     }
     free(n);
     if (rc < 0 && res != out)
@@ -413,58 +422,4 @@ SHIM_API long pathconf(const char *p, int name)
                                       : REAL(pathconf)("/", name);
     }
     return REAL(pathconf)(p, name);
-}
-
-/* Extended attributes: none in a mount (ENODATA to read, ENOTSUP to set). */
-#define XATTR_PATH(name, proto, args, rc)                                                          \
-    SHIM_API ssize_t name proto                                                                    \
-    {                                                                                              \
-        char abs[MESA_PATH_MAX];                                                                   \
-        shim_guard_t g;                                                                            \
-        if (shim_begin(AT_FDCWD, p, abs, &g)) {                                                    \
-            struct stat st;                                                                        \
-            int r = vstat(abs, p, 0, &st);                                                         \
-            return shim_end(r < 0 ? r : (rc), &g);                                                 \
-        }                                                                                          \
-        return REAL(name) args;                                                                    \
-    }
-
-XATTR_PATH(getxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s), -ENODATA)
-XATTR_PATH(lgetxattr, (const char *p, const char *n, void *v, size_t s), (p, n, v, s), -ENODATA)
-XATTR_PATH(listxattr, (const char *p, char *l, size_t s), (p, l, s), 0)
-XATTR_PATH(llistxattr, (const char *p, char *l, size_t s), (p, l, s), 0)
-
-#define XATTR_SET(name, proto, args)                                                               \
-    SHIM_API int name proto                                                                        \
-    {                                                                                              \
-        char abs[MESA_PATH_MAX];                                                                   \
-        shim_guard_t g;                                                                            \
-        if (shim_begin(AT_FDCWD, p, abs, &g))                                                      \
-            return (int)shim_end(-ENOTSUP, &g);                                                    \
-        return REAL(name) args;                                                                    \
-    }
-
-XATTR_SET(setxattr, (const char *p, const char *n, const void *v, size_t s, int f),
-          (p, n, v, s, f))
-XATTR_SET(lsetxattr, (const char *p, const char *n, const void *v, size_t s, int f),
-          (p, n, v, s, f))
-XATTR_SET(removexattr, (const char *p, const char *n), (p, n))
-XATTR_SET(lremovexattr, (const char *p, const char *n), (p, n))
-
-SHIM_API ssize_t fgetxattr(int fd, const char *n, void *v, size_t s)
-{
-    const mesa_fdent_t *e;
-    shim_guard_t g;
-    if (shim_begin_fd(fd, &e, &g))
-        return shim_end(-ENODATA, &g);
-    return REAL(fgetxattr)(fd, n, v, s);
-}
-
-SHIM_API ssize_t flistxattr(int fd, char *l, size_t s)
-{
-    const mesa_fdent_t *e;
-    shim_guard_t g;
-    if (shim_begin_fd(fd, &e, &g))
-        return shim_end(0, &g);
-    return REAL(flistxattr)(fd, l, s);
 }

@@ -22,11 +22,14 @@ static const char usage[] =
     "  ls [-l] PATH | cat PATH | put PATH | rm PATH\n"
     "                                         files over the API (PATH: /mesa/ORG/REPO/p or REPO:p)\n"
     "  change new|edit|list|current REPO      changes\n"
+    "  change checkpoint REPO [-m MSG]        (in a session) save the change, go on in a new one\n"
     "  bookmark list|create|move|delete|merge REPO ...\n"
     "  log REPO                               history as a graph\n"
     "  watch PATH...                          print invalidations as they happen\n"
     "  token [--ttl S] [--ro REPO]... REPO... sign a repo-scoped access token\n"
     "  push-pending DIR                       push what a mesarun left pending (exit 75)\n"
+    "  meta get|set|clear PATH ...            file metadata (user.* xattrs in a mount)\n"
+    "  layout check FILE                      validate a layout (mesarun --layout), print its mounts\n"
     "\n"
     "Environment: MESA_URL (http://, https://, unix:/path; unset = the embedded default),\n"
     "MESA_API_KEY or MESA_ACCESS_TOKEN, MESA_ORG, MESA_PREFIX (default /mesa).\n"
@@ -203,6 +206,8 @@ static const struct {
     {"put", cmd_put},       {"rm", cmd_rm},             {"change", cmd_change},
     {"bookmark", cmd_bookmark}, {"log", cmd_log},       {"watch", cmd_watch},
     {"token", cmd_token},       {"push-pending", cmd_push_pending},
+    {"layout", cmd_layout},
+    {"meta", cmd_meta},
 };
 
 int main(int argc, char **argv)

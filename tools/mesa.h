@@ -31,6 +31,11 @@ int mesa_connect(mesa_ctx_t *ctx);
 int mesa_fail(const char *what, const mesa_error_t *e);
 /* Print a usage error "mesa <cmd>: <msg>" and return EXIT_USAGE. */
 int mesa_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* PATH as the file commands take it (PREFIX/ORG/REPO/path or REPO:path)
+ * into repo and path (repo-relative, "" = the root, no trailing '/'). 0,
+ * or EXIT_USAGE after a one-line message. (tools/mesa_files.c) */
+int mesa_parse_path(mesa_ctx_t *ctx, const char *cmd, const char *arg, char repo[256],
+                    char path[4097]);
 
 /* JSON request to "/<org>/<rest...>" (printf-style path after the org);
  * body (may be NULL) is stolen. */
@@ -65,6 +70,26 @@ int mesa_session_slot(mesa_ctx_t *ctx, const char *repo, mesa_state_repo_t *r);
 int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int slot,
                         const mesa_state_repo_t *r, const mesa_rev_t *rev, const char *message);
 
+/* change checkpoint: describe the mount's change (message NULL: keep
+ * its description), make an empty change on top, move the mount's
+ * bookmark there and switch the mount. An exit status. */
+int mesa_session_checkpoint(mesa_ctx_t *ctx, const char *repo, const char *message);
+
+/* bookmark move of the mount's own bookmark name: quiesce the mount,
+ * check (unless allow_backwards) and move, then switch the mount to the
+ * bookmark's new change. An exit status. */
+int mesa_session_bookmark_move(mesa_ctx_t *ctx, const char *repo, int slot, const char *name,
+                               const char *to, int allow_backwards);
+/* (tools/mesa_vc.c) Is `to` a descendant of (or equal to) `from`? 1; 0
+ * with e->message saying that the move of bookmark name would go
+ * backwards (e->err EXDEV); -1 with e filled for an API error. */
+int mesa_bookmark_forward(mesa_ctx_t *ctx, const char *repo, const char *name, const char *from,
+                          const char *to, mesa_error_t *e);
+/* Print the result of a move of name from -> to (v: the PATCH answer,
+ * stolen). */
+void mesa_bookmark_moved(mesa_ctx_t *ctx, const char *name, const char *from, const char *to,
+                         json_t *v);
+
 /* Subcommands: argc/argv start at the subcommand name. */
 int cmd_whoami(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_repo(mesa_ctx_t *ctx, int argc, char **argv);
@@ -78,5 +103,7 @@ int cmd_log(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_watch(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_token(mesa_ctx_t *ctx, int argc, char **argv);
 int cmd_push_pending(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_meta(mesa_ctx_t *ctx, int argc, char **argv);
+int cmd_layout(mesa_ctx_t *ctx, int argc, char **argv);
 
 #endif

@@ -25,8 +25,8 @@ typedef struct target {
     const char *arg; /* PATH as given, for messages */
 } target_t;
 
-/* Parse PATH into t; returns 0 or prints a usage error and returns EXIT_USAGE. */
-static int parse_target(mesa_ctx_t *ctx, const char *cmd, const char *arg, target_t *t)
+int mesa_parse_path(mesa_ctx_t *ctx, const char *cmd, const char *arg, char repo[256],
+                    char path[4097])
 {
     const char *colon = strchr(arg, ':');
     size_t pl = strlen(ctx->prefix);
@@ -37,24 +37,24 @@ static int parse_target(mesa_ctx_t *ctx, const char *cmd, const char *arg, targe
         if (!slash || (size_t)(slash - org) != strlen(ctx->org) ||
             strncmp(org, ctx->org, strlen(ctx->org)) != 0)
             return mesa_usage(cmd, "'%s' is not in org '%s'", arg, ctx->org);
-        const char *repo = slash + 1, *rest = strchr(repo, '/');
-        size_t rl = rest ? (size_t)(rest - repo) : strlen(repo);
-        if (rl == 0 || rl >= sizeof t->repo)
+        const char *r = slash + 1, *rest = strchr(r, '/');
+        size_t rl = rest ? (size_t)(rest - r) : strlen(r);
+        if (rl == 0 || rl >= 256)
             return mesa_usage(cmd, "'%s' names no repository", arg);
-        memcpy(t->repo, repo, rl);
-        t->repo[rl] = '\0';
-        snprintf(t->path, sizeof t->path, "%s", rest ? rest + 1 : "");
-    } else if (colon && colon != arg && (size_t)(colon - arg) < sizeof t->repo) {
-        memcpy(t->repo, arg, (size_t)(colon - arg));
-        t->repo[colon - arg] = '\0';
-        snprintf(t->path, sizeof t->path, "%s", colon[1] == '/' ? colon + 2 : colon + 1);
+        memcpy(repo, r, rl);
+        repo[rl] = '\0';
+        snprintf(path, 4097, "%s", rest ? rest + 1 : "");
+    } else if (colon && colon != arg && (size_t)(colon - arg) < 256) {
+        memcpy(repo, arg, (size_t)(colon - arg));
+        repo[colon - arg] = '\0';
+        snprintf(path, 4097, "%s", colon[1] == '/' ? colon + 2 : colon + 1);
     } else {
         return mesa_usage(cmd, "PATH must be %s/ORG/REPO/... or REPO:PATH (got '%s')",
                           ctx->prefix, arg);
     }
-    size_t n = strlen(t->path);
-    while (n > 0 && t->path[n - 1] == '/')
-        t->path[--n] = '\0';
+    size_t n = strlen(path);
+    while (n > 0 && path[n - 1] == '/')
+        path[--n] = '\0';
     return 0;
 }
 
@@ -87,7 +87,7 @@ static int parse_args(mesa_ctx_t *ctx, int argc, char **argv, const char *help, 
     if (rc != EXIT_OK)
         return rc;
     t->arg = argv[optind];
-    return parse_target(ctx, argv[0], argv[optind], t);
+    return mesa_parse_path(ctx, argv[0], argv[optind], t->repo, t->path);
 }
 
 /* "?change_id=...&path=..." for the target. */

@@ -159,18 +159,37 @@ static int change_list(mesa_ctx_t *ctx, const char *repo, const vc_args_t *a)
     return EXIT_OK;
 }
 
+/* Inside a session only (exit 2 outside, before connecting). */
+static int change_checkpoint(mesa_ctx_t *ctx, const char *repo, const vc_args_t *a)
+{
+    const char *run = getenv("MESA_MOUNT");
+    if (a->rev.bookmark || a->rev.change)
+        return mesa_usage("change", "checkpoint takes no --bookmark/--change: it acts on the "
+                                    "mount's change");
+    if (!run || !*run)
+        return mesa_usage("change", "checkpoint works inside a mesarun session only "
+                                    "(MESA_MOUNT is not set): run it from COMMAND");
+    int rc = mesa_connect(ctx);
+    return rc != EXIT_OK ? rc : mesa_session_checkpoint(ctx, repo, a->message);
+}
+
 static const char change_help[] =
     "usage: mesa change new REPO [--bookmark B | --change ID] [-m MESSAGE]\n"
     "       mesa change edit REPO (--bookmark B | --change ID)\n"
     "       mesa change list REPO [--bookmark B] [--limit N]   (default 50, 0 = all)\n"
     "       mesa change current REPO [--bookmark B | --change ID]\n"
+    "       mesa change checkpoint REPO [-m MESSAGE]   (inside a session)\n"
     "Outside a mesarun session: 'new' creates an empty change on top of the selected\n"
     "one and moves the bookmark (if one was selected, or the default) to it; 'edit'\n"
     "and 'current' print the selected change and its commit; nothing else changes.\n"
     "Inside a session on REPO: 'new' (default: on top of the mount's change, moving\n"
     "the mounted bookmark) and 'edit' wait until every write of the mount is pushed,\n"
     "then switch every process of the mount to that change; 'current' prints the\n"
-    "mount's change.\n";
+    "mount's change. 'checkpoint' (a session on a bookmark only) pushes every write,\n"
+    "sets the change's description to MESSAGE (kept without -m; -m '' clears it),\n"
+    "makes an empty change on top, moves the mount's bookmark there and switches\n"
+    "the mount to it; it prints the saved and the active change (--json:\n"
+    "saved_change_id, saved_commit_oid, active_change_id, active_commit_oid).\n";
 
 int cmd_change(mesa_ctx_t *ctx, int argc, char **argv)
 {
@@ -183,10 +202,14 @@ int cmd_change(mesa_ctx_t *ctx, int argc, char **argv)
     int rc = vc_parse("change", argc - 1, argv + 1, change_help, &a);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    if (strcmp(sub, "new") && strcmp(sub, "edit") && strcmp(sub, "list") && strcmp(sub, "current"))
-        return mesa_usage("change", "unknown subcommand '%s' (new, edit, list, current)", sub);
+    if (strcmp(sub, "new") && strcmp(sub, "edit") && strcmp(sub, "list") &&
+        strcmp(sub, "current") && strcmp(sub, "checkpoint"))
+        return mesa_usage("change",
+                          "unknown subcommand '%s' (new, edit, list, current, checkpoint)", sub);
     if ((rc = need("change", &a, 1, "REPO")) != 0)
         return rc;
+    if (strcmp(sub, "checkpoint") == 0)
+        return change_checkpoint(ctx, a.pos[0], &a);
     if (strcmp(sub, "edit") == 0 && !a.rev.bookmark && !a.rev.change)
         return mesa_usage("change", "edit needs --bookmark B or --change ID");
     if ((rc = mesa_connect(ctx)) != EXIT_OK)
@@ -230,53 +253,84 @@ static int bookmark_list(mesa_ctx_t *ctx, const char *repo)
     return EXIT_OK;
 }
 
-/* Is change `anc` an ancestor of (or equal to) change `desc`? */
+/* Is change `anc` an ancestor of (or equal to) change `desc`? 1, 0, or -1
+ * with e filled. Pages through desc's ancestors (newest first, 100 a
+ * call) and stops at anc: a forward move costs one call or two. */
 static int is_ancestor(mesa_ctx_t *ctx, const char *repo, const char *anc, const char *desc,
                        mesa_error_t *e)
 {
-    json_t *all = NULL;
-    if (fetch_changes(ctx, repo, desc, 0, &all, e) < 0)
-        return -1;
-    size_t i;
-    json_t *c;
+    char esc[1024], cursor[128] = "";
     int found = 0;
-    json_array_foreach(all, i, c) found |= strcmp(json_string_value(json_object_get(c, "id")),
-                                                 anc) == 0;
-    json_decref(all);
+    if (mesa_client_escape(desc, esc, sizeof esc) < 0)
+        return mesa_error_set(e, ENAMETOOLONG, "change id too long"), -1;
+    do {
+        json_t *page = NULL, *c;
+        size_t i;
+        if (mesa_call(ctx, "GET", NULL, &page, e, "/%s/changes?limit=100&bookmark=%s%s%s", repo,
+                      esc, cursor[0] ? "&cursor=" : "", cursor) < 0)
+            return -1;
+        json_array_foreach(json_object_get(page, "changes"), i, c) found |=
+            strcmp(json_string_value(json_object_get(c, "id")) ?: "", anc) == 0;
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next && !found ? next : "");
+        json_decref(page);
+    } while (cursor[0]);
     return found;
+}
+
+int mesa_bookmark_forward(mesa_ctx_t *ctx, const char *repo, const char *name, const char *from,
+                          const char *to, mesa_error_t *e)
+{
+    int fwd = is_ancestor(ctx, repo, from, to, e);
+    if (fwd == 0)
+        mesa_error_set(e, EXDEV,
+                       "moving %s from %s to %s would move %s backwards (or sideways): %s is "
+                       "not a descendant of %s; use --allow-backwards to move it anyway",
+                       name, from, to, name, to, from);
+    return fwd;
+}
+
+/* The answer of a move: `moved NAME from A to B`, or the PATCH's JSON. */
+void mesa_bookmark_moved(mesa_ctx_t *ctx, const char *name, const char *from, const char *to,
+                         json_t *v)
+{
+    if (ctx->json) {
+        mesa_print_json(v);
+        return;
+    }
+    printf("moved %s from %s to %s\n", name, from, to);
+    json_decref(v);
 }
 
 static int bookmark_move(mesa_ctx_t *ctx, const char *repo, const char *name, const vc_args_t *a)
 {
     mesa_error_t e = {0};
     json_t *v = NULL;
+    mesa_state_repo_t mounted;
     if (!a->rev.change)
         return mesa_usage("bookmark", "move needs --change ID");
+    int slot = mesa_session_slot(ctx, repo, &mounted);
+    if (slot >= 0 && strcmp(mounted.bookmark, name) == 0) /* the mount follows its bookmark */
+        return mesa_session_bookmark_move(ctx, repo, slot, name, a->rev.change,
+                                          a->allow_backwards);
     if (mesa_call(ctx, "GET", NULL, &v, &e, "/%s/bookmarks/%s", repo, name) < 0)
         return mesa_fail("bookmark move", &e);
     char from[33];
     snprintf(from, sizeof from, "%s", json_string_value(json_object_get(v, "change_id")));
     json_decref(v);
     if (!a->allow_backwards) {
-        int fwd = is_ancestor(ctx, repo, from, a->rev.change, &e);
+        int fwd = mesa_bookmark_forward(ctx, repo, name, from, a->rev.change, &e);
         if (fwd < 0)
             return mesa_fail("bookmark move", &e);
         if (!fwd) {
-            fprintf(stderr, "mesa bookmark move: %s is not a descendant of %s's change %s; "
-                            "use --allow-backwards to move it anyway\n",
-                    a->rev.change, name, from);
+            fprintf(stderr, "mesa bookmark move: %s\n", e.message);
             return EXIT_FAIL;
         }
     }
     if (mesa_call(ctx, "PATCH", json_pack("{s:s}", "change_id", a->rev.change), &v, &e,
                   "/%s/bookmarks/%s", repo, name) < 0)
         return mesa_fail("bookmark move", &e);
-    if (ctx->json)
-        mesa_print_json(v);
-    else {
-        printf("moved %s from %s to %s\n", name, from, a->rev.change);
-        json_decref(v);
-    }
+    mesa_bookmark_moved(ctx, name, from, a->rev.change, v);
     return EXIT_OK;
 }
 
@@ -340,7 +394,9 @@ static const char bookmark_help[] =
     "       mesa bookmark merge REPO TARGET SOURCE [--delete-source] [--allow-conflicted] "
     "[-m MSG]\n"
     "create: at the selected change (default: the default bookmark's); an existing\n"
-    "name fails. move: forward only (to a descendant) unless --allow-backwards.\n";
+    "name fails. move: forward only (to a descendant) unless --allow-backwards;\n"
+    "inside a session, a move of the mount's own bookmark first pushes every write\n"
+    "of the mount, and the mount follows the bookmark to the new change.\n";
 
 int cmd_bookmark(mesa_ctx_t *ctx, int argc, char **argv)
 {

@@ -29,11 +29,17 @@ static const char usage_text[] =
     "current change as they are closed; mesarun exits once every write is\n"
     "acknowledged by the server.\n"
     "\n"
-    "Repositories (at least one; the three options after --repo apply to it):\n"
+    "Repositories (at least one; the options after --repo apply to it):\n"
     "  --repo NAME|ORG/NAME  mount a repository (repeatable)\n"
     "    --bookmark B        at bookmark B (default: the repo's default bookmark)\n"
     "    --change ID         at change ID (no bookmark follows the writes)\n"
     "    --read-only         every write in the repo fails with EROFS\n"
+    "    --branched-from S   on a new change forked from S (a bookmark or a change\n"
+    "                        id); writable repos only, not with --bookmark/--change\n"
+    "    --as NAME           (with --branched-from) create bookmark NAME on it and\n"
+    "                        mount at NAME; an existing NAME fails (exit 1)\n"
+    "  --layout FILE         instead of --repo: mount the repos of a layout (the\n"
+    "                        SDK's JSON path map) at its workspace paths\n"
     "Mount:\n"
     "  --ttl SECONDS         life of the mount's access token, 1..86400 (3600)\n"
     "  --cache-dir DIR       blob and tree cache (default $XDG_CACHE_HOME/mesa)\n"
@@ -42,6 +48,8 @@ static const char usage_text[] =
     "  --push-ignored        push files matched by .gitignore too\n"
     "  --prefix PATH         mount prefix (default /mesa)\n"
     "  --cwd PATH            start directory (default: the repo, or PREFIX/ORG)\n"
+    "  --author \"NAME <EMAIL>\"  author of the commits the pushes make (default\n"
+    "                        MESA_AUTHOR_NAME/MESA_AUTHOR_EMAIL, else git's user)\n"
     "  --grace SECONDS       after COMMAND exits, time left to its leftover\n"
     "                        processes between SIGTERM and SIGKILL, 0..86400 (5)\n"
     "Connection:\n"
@@ -170,6 +178,8 @@ enum opt_id {
     O_REPO,
     O_BOOKMARK,
     O_CHANGE,
+    O_BRANCHED,
+    O_AS,
     O_RO,
     O_TTL,
     O_CACHE_DIR,
@@ -187,6 +197,8 @@ enum opt_id {
     O_PRIVATE_TMP,
     O_UNSET_ENV,
     O_TRAP_RAW,
+    O_AUTHOR,
+    O_LAYOUT,
     O_HELP,
     O_VERSION,
 };
@@ -199,6 +211,8 @@ static const struct option_def {
     {"--repo", 1, O_REPO},
     {"--bookmark", 1, O_BOOKMARK},
     {"--change", 1, O_CHANGE},
+    {"--branched-from", 1, O_BRANCHED},
+    {"--as", 1, O_AS},
     {"--read-only", 0, O_RO},
     {"--ttl", 1, O_TTL},
     {"--cache-dir", 1, O_CACHE_DIR},
@@ -217,6 +231,8 @@ static const struct option_def {
     {"--private-tmp", 0, O_PRIVATE_TMP},
     {"--unset-env", 1, O_UNSET_ENV},
     {"--trap-raw", 2, O_TRAP_RAW}, /* 2: an optional inline value (=all) */
+    {"--author", 1, O_AUTHOR},
+    {"--layout", 1, O_LAYOUT},
     {"-h", 0, O_HELP},
     {"--help", 0, O_HELP},
     {"--version", 0, O_VERSION},
@@ -270,13 +286,52 @@ static int repo_option(mr_opts_t *o, const char *name, enum opt_id id, const cha
     return 0;
 }
 
+/* --branched-from, --as: they apply to the last --repo (docs/DECISIONS.md
+ * "fork at mount"); what they exclude is checked in check_forks, once every
+ * option of the repo is known. */
+static int fork_option(mr_opts_t *o, const char *name, enum opt_id id, const char *val)
+{
+    if (o->nrepos == 0)
+        return mr_usage(name, "must follow a --repo (it applies to the --repo before it)");
+    mr_repo_t *r = &o->repos[o->nrepos - 1];
+    const char **slot = id == O_BRANCHED ? &r->want_branched : &r->want_as;
+    if (*slot)
+        return mr_usage(name, "given twice for --repo %s", r->name);
+    if (!val[0])
+        return mr_usage(name, "must not be empty");
+    *slot = val;
+    return 0;
+}
+
+/* --branched-from: writable repos only, not with --bookmark/--change;
+ * --as only with --branched-from. 0 or an exit status. */
+static int check_forks(const mr_opts_t *o)
+{
+    for (size_t i = 0; i < o->nrepos; i++) {
+        const mr_repo_t *r = &o->repos[i];
+        if (r->want_as && !r->want_branched)
+            return mr_usage("--as", "needs --branched-from (--repo %s)", r->name);
+        if (!r->want_branched)
+            continue;
+        if (r->want_bookmark || r->want_change)
+            return mr_usage("--branched-from",
+                            "cannot be combined with %s (--repo %s): the mount starts on the "
+                            "new change",
+                            r->want_bookmark ? "--bookmark" : "--change", r->name);
+        if (r->read_only)
+            return mr_usage("--branched-from",
+                            "needs a writable repository: --repo %s is --read-only", r->name);
+    }
+    return 0;
+}
+
 static int set_prefix(mr_opts_t *o, const char *val)
 {
     char norm[MESA_PATH_MAX];
     if (val[0] != '/' || mesa_path_normalize(NULL, "/", val, norm, sizeof norm) < 0 ||
         strcmp(norm, "/") == 0 || strlen(norm) >= sizeof o->prefix)
         return mr_usage("--prefix", "must be an absolute path other than / (got '%s')", val);
-    snprintf(o->prefix, sizeof o->prefix, "%s", norm);
+    memcpy(o->prefix, norm, strlen(norm) + 1); /* fits: checked above */
     return 0;
 }
 
@@ -301,10 +356,18 @@ static int set_option(mr_opts_t *o, const char *name, enum opt_id id, const char
     switch (id) {
     case O_REPO:
         return add_repo(o, val);
+    case O_LAYOUT:
+        if (o->layout_file)
+            return mr_usage(name, "given twice");
+        o->layout_file = val;
+        return 0;
     case O_BOOKMARK:
     case O_CHANGE:
     case O_RO:
         return repo_option(o, name, id, val);
+    case O_BRANCHED:
+    case O_AS:
+        return fork_option(o, name, id, val);
     case O_TTL:
     case O_GRACE:
     case O_CACHE_SIZE:
@@ -348,6 +411,10 @@ static int set_option(mr_opts_t *o, const char *name, enum opt_id id, const char
         return 0;
     case O_PRIVATE_TMP:
         o->private_tmp = 1;
+        return 0;
+    case O_AUTHOR: /* "Name <email>" */
+        if (mr_parse_author(val, o->author_name, o->author_email) < 0)
+            return mr_usage(name, "must be \"Name <email>\" (got '%s')", val);
         return 0;
     case O_UNSET_ENV:
         if (!val[0] || strchr(val, '='))
@@ -399,6 +466,37 @@ static int find_option(int argc, char **argv, int *i, const struct option_def **
                        "COMMAND)");
 }
 
+/* --layout FILE: validate it (core/layout.c) and mount each repo it names
+ * once, as it declares it (docs/DECISIONS.md "Layouts"). 0 or exit 2. */
+static int load_layout(mr_opts_t *o)
+{
+    char what[PATH_MAX + 16], err[1024];
+    snprintf(what, sizeof what, "--layout %s", o->layout_file);
+    if (o->nrepos)
+        return mr_usage(what, "cannot be combined with --repo (the layout names the repos)");
+    if (mesa_layout_load(o->layout_file, &o->layout, err, sizeof err) < 0)
+        return mr_usage(what, "%s", err);
+    for (size_t i = 0; i < o->layout.n; i++) {
+        const mesa_layout_mount_t *lm = &o->layout.m[i];
+        size_t k;
+        if (mesa_path_under(o->prefix, lm->path) || mesa_path_under(lm->path, o->prefix))
+            return mr_usage(what, "a mount path must not overlap the mount prefix %s (at %s)",
+                            o->prefix, lm->path);
+        for (k = 0; k < o->nrepos && strcmp(o->repos[k].name, lm->name) != 0; k++)
+            ;
+        if (k < o->nrepos)
+            continue;
+        if (o->nrepos == MR_MAX_REPOS)
+            return mr_usage(what, "at most %d repositories (at %s)", MR_MAX_REPOS, lm->path);
+        mr_repo_t *r = &o->repos[o->nrepos++];
+        snprintf(r->name, sizeof r->name, "%s", lm->name);
+        r->read_only = lm->read_only;
+        r->want_bookmark = lm->bookmark[0] ? lm->bookmark : NULL;
+        r->want_change = lm->change[0] ? lm->change : NULL;
+    }
+    return 0;
+}
+
 /* Parse argv into o: 0, -1 (help or version printed), or an exit status. */
 static int parse_args(mr_opts_t *o, int argc, char **argv)
 {
@@ -416,8 +514,14 @@ static int parse_args(mr_opts_t *o, int argc, char **argv)
         if (rc)
             return rc;
     }
+    int lrc = o->layout_file ? load_layout(o) : 0;
+    if (lrc)
+        return lrc;
     if (o->nrepos == 0)
         return mr_usage("--repo", "give at least one repository to mount");
+    int frc = check_forks(o);
+    if (frc)
+        return frc;
     if (o->memory_cache && o->cache_dir)
         return mr_usage("--memory-cache", "cannot be combined with --cache-dir");
     if ((o->allow_net || o->private_tmp) && !o->sandbox)
@@ -445,6 +549,7 @@ static void mr_free(mr_t *m)
     mesa_client_free(m->pclient);
     mesa_client_free(m->tclient);
     mesa_client_free(m->client);
+    mesa_layout_free(&m->o.layout);
 }
 
 /* Everything before COMMAND: 0 or an exit status (nothing left on disk). */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "layout.h"
 #include "pusher.h"
 #include "state.h"
 
@@ -36,6 +37,8 @@ typedef struct mr_repo {
     char name[101];
     const char *want_bookmark; /* --bookmark, or NULL */
     const char *want_change;   /* --change, or NULL */
+    const char *want_branched; /* --branched-from BOOKMARK|CHANGE, or NULL */
+    const char *want_as;       /* --as BOOKMARK (with --branched-from), or NULL */
     int read_only;             /* --read-only */
     /* resolved against the server */
     char bookmark[256]; /* "" when mounted at a change */
@@ -55,12 +58,15 @@ typedef struct mr_opts {
     int sandbox, allow_net, private_tmp; /* --sandbox and its options */
     int trap_raw;                        /* --trap-raw: 1, --trap-raw=all: 2 */
     const char *unset_env[64];           /* --unset-env NAME */
+    char author_name[256], author_email[256]; /* --author, else "" */
     size_t nunset;
     long grace;
     char prefix[256]; /* normalised, default /mesa */
     const char *cwd;  /* --cwd or NULL */
     const char *org, *url;
     char **argv; /* COMMAND */
+    const char *layout_file; /* --layout FILE, or NULL */
+    mesa_layout_t layout;    /* its mount points (core/layout.h) */
 } mr_opts_t;
 
 typedef struct mr_follow mr_follow_t;
@@ -117,6 +123,11 @@ int mr_path(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* mesarun_setup.c: each returns 0 or an exit status, having said why. */
 /* The preload library, the LD_AUDIT module and its resolver. */
 int mr_find_shim(mr_t *m);
+/* "Name <email>" into name and email (256 bytes each). 0 or -EINVAL. */
+int mr_parse_author(const char *s, char *name, char *email);
+/* The commits' author when --author is not given: MESA_AUTHOR_NAME and
+ * MESA_AUTHOR_EMAIL, else git's user.name and user.email, else none. */
+void mr_default_author(mr_t *m);
 /* A helper program of ours (name): next to mesarun (a build tree), else in
  * PKGLIBEXECDIR; its absolute path into out (PATH_MAX). 0 or -ENOENT. */
 int mr_find_helper(const char *name, char *out);
@@ -129,6 +140,13 @@ int mr_build_env(mr_t *m);
 void mr_cleanup(mr_t *m, int keep_run);
 /* rm -r path (also of read-only directories). 0 or -errno. */
 int mr_rmtree(const char *path);
+
+/* mesarun_fork.c: --branched-from/--as (called by mr_resolve). Resolve
+ * r->want_branched to r's change id and commit (nothing written); then,
+ * once every repo has resolved, create the fork (and bookmark --as) and
+ * point r at it. 0 or an exit status, having said why. */
+int mr_fork_resolve(mr_t *m, mr_repo_t *r, const char *what);
+int mr_fork_create(mr_t *m, mr_repo_t *r);
 
 /* mesarun_follow.c */
 /* Start following the events of every slot (cursor: each repo's after).

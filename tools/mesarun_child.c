@@ -133,8 +133,12 @@ static void wait_for_watch(void)
 
 int mr_pusher_start(mr_t *m)
 {
-    mesa_pusher_opts_t o = {
-        .run_dir = m->run, .cache_dir = m->cache, .log = m->o.verbose ? mr_log : NULL};
+    mr_default_author(m);
+    mesa_pusher_opts_t o = {.run_dir = m->run,
+                            .cache_dir = m->cache,
+                            .log = m->o.verbose ? mr_log : NULL,
+                            .author_name = m->o.author_name[0] ? m->o.author_name : NULL,
+                            .author_email = m->o.author_email};
     if (mesa_client_clone(m->tclient, &m->pclient) < 0)
         return mr_fail("out of memory");
     o.client = m->pclient;

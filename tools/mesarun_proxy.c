@@ -655,6 +655,10 @@ static const char *allowed(conn_t *cn, const req_t *r, int *stream)
     }
     if (strcmp(r->method, "POST") == 0 && strcmp(rest, "blobs") == 0)
         return s->writable ? NULL : "the repository is mounted read-only";
+    /* per-path metadata (the mount's user.* xattrs): not versioned, so no
+     * state to check; setting it (and carrying it on a rename) is a write */
+    if (strcmp(rest, "metadata") == 0 && (get || strcmp(r->method, "PATCH") == 0))
+        return get || s->writable ? NULL : "the repository is mounted read-only";
     return "only the mount's reads and writes to its current change go through";
 }
 

@@ -79,6 +79,51 @@ static int try_shim(mr_t *m, const char *cand)
     return try_file(m->shim, cand, R_OK);
 }
 
+int mr_parse_author(const char *s, char *name, char *email)
+{
+    const char *lt = strrchr(s, '<'), *gt = strrchr(s, '>');
+    size_t n = lt ? (size_t)(lt - s) : 0;
+    while (n && s[n - 1] == ' ')
+        n--;
+    if (!lt || !gt || gt < lt || gt[1] || n == 0 || n >= 256 || gt - lt - 1 <= 0 ||
+        gt - lt - 1 >= 256 || !memchr(lt, '@', (size_t)(gt - lt)))
+        return -EINVAL;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    memcpy(email, lt + 1, (size_t)(gt - lt - 1));
+    email[gt - lt - 1] = '\0';
+    return 0;
+}
+
+/* `git config --get KEY` into out (trailing newline dropped); "" if none. */
+static void git_config(const char *key, char *out, size_t len)
+{
+    char cmd[64];
+    out[0] = '\0';
+    snprintf(cmd, sizeof cmd, "git config --get %s 2>/dev/null", key);
+    FILE *f = popen(cmd, "re");
+    if (f && fgets(out, (int)len, f))
+        out[strcspn(out, "\n")] = '\0';
+    if (f)
+        pclose(f);
+}
+
+void mr_default_author(mr_t *m)
+{
+    const char *n = getenv("MESA_AUTHOR_NAME"), *e = getenv("MESA_AUTHOR_EMAIL");
+    if (m->o.author_name[0])
+        return;
+    if (n && n[0] && e && e[0]) {
+        snprintf(m->o.author_name, sizeof m->o.author_name, "%s", n);
+        snprintf(m->o.author_email, sizeof m->o.author_email, "%s", e);
+        return;
+    }
+    git_config("user.name", m->o.author_name, sizeof m->o.author_name);
+    git_config("user.email", m->o.author_email, sizeof m->o.author_email);
+    if (!m->o.author_name[0] || !m->o.author_email[0])
+        m->o.author_name[0] = m->o.author_email[0] = '\0';
+}
+
 int mr_find_helper(const char *name, char *out)
 {
     char self[PATH_MAX], cand[PATH_MAX];
@@ -212,6 +257,8 @@ int mr_connect(mr_t *m)
         return rc;
     if (!m->api_key[0] && !(m->token = strdup(bearer)))
         return mr_fail("out of memory");
+    if (!m->api_key[0] && m->o.ttl_given) /* the SDK's rule for mounts with a token */
+        return mr_usage("--ttl", "the lifetime of an existing access token cannot be changed");
     mesa_client_opts_t o = {.url = m->url, .bearer = bearer, .retries = -1};
     if (mesa_client_new(&o, &m->client) < 0)
         return mr_fail("cannot use the server URL '%s'", m->url);
@@ -330,6 +377,8 @@ static int resolve_repo(mr_t *m, mr_repo_t *r)
     if (rc < 0)
         return mr_fail_api(what, &e);
     event_cursor(m, r);
+    if (r->want_branched) /* mesarun_fork.c; the fork is made in mr_resolve */
+        return mr_fork_resolve(m, r, what);
     if (!r->want_change)
         return get_bookmark(m, r, r->want_bookmark ? r->want_bookmark : def, what);
     r->bookmark[0] = '\0';
@@ -356,6 +405,31 @@ static int check_orgs(mr_t *m)
     return 0;
 }
 
+/* The start directory of a --layout run: --cwd (a workspace path, or a
+ * canonical one with --prefix), else the layout's first path. */
+static int layout_cwd(mr_t *m)
+{
+    char base[PATH_MAX], abs[PATH_MAX];
+    const mesa_layout_t *l = &m->o.layout;
+    if (!m->o.cwd)
+        return mesa_layout_canonical(l, m->o.prefix, m->org, l->m[0].path, m->vcwd,
+                                     sizeof m->vcwd) < 0
+                   ? -ENAMETOOLONG
+                   : 0;
+    if (!getcwd(base, sizeof base))
+        snprintf(base, sizeof base, "/");
+    if (mesa_path_normalize(NULL, base, m->o.cwd, abs, sizeof abs) < 0)
+        return mr_usage("--cwd", "'%s' is not a usable path", m->o.cwd);
+    int rc = mesa_layout_canonical(l, m->o.prefix, m->org, abs, m->vcwd, sizeof m->vcwd);
+    if (rc != 0)
+        return rc < 0 ? -ENAMETOOLONG : 0;
+    if (mesa_path_under(m->o.prefix, abs))
+        return mr_path(m->vcwd, "%s", abs);
+    if (!realpath(m->o.cwd, m->kcwd))
+        return mr_usage("--cwd", "%s: %s", m->o.cwd, strerror(errno));
+    return 0;
+}
+
 /* The start directory, lexically: virtual (under the prefix, in the
  * mount) or real (an existing directory). */
 static int check_cwd(mr_t *m)
@@ -364,6 +438,8 @@ static int check_cwd(mr_t *m)
     mesa_vpath_t vp;
     struct stat st;
     const char *p = m->o.prefix;
+    if (m->o.layout.n) /* --layout: its first (shortest) path, or --cwd in it */
+        return layout_cwd(m);
     if (!m->o.cwd) {
         const mr_repo_t *r = &m->o.repos[0];
         return m->o.nrepos == 1 ? mr_path(m->vcwd, "%s/%s/%s", p, r->org, r->name)
@@ -404,6 +480,10 @@ int mr_resolve(mr_t *m)
         return mr_usage("--cwd", "path too long");
     for (size_t i = 0; rc == 0 && i < m->o.nrepos; i++)
         rc = resolve_repo(m, &m->o.repos[i]);
+    /* forks last: nothing is written while an option can still fail */
+    for (size_t i = 0; rc == 0 && i < m->o.nrepos; i++)
+        if (m->o.repos[i].want_branched)
+            rc = mr_fork_create(m, &m->o.repos[i]);
     return rc;
 }
 
@@ -421,8 +501,6 @@ int mr_sign(mr_t *m)
         int rc = mesa_mount_token(m->client, m->api_key, rs, m->o.nrepos, m->o.ttl, &m->token, &e);
         if (rc < 0)
             return mr_fail_api("signing the mount's token", &e);
-    } else if (m->o.ttl_given) {
-        mr_log(NULL, "--ttl does not apply: MESA_ACCESS_TOKEN is used as it is");
     }
     mesa_client_opts_t o = {.url = m->url, .bearer = m->token, .retries = -1};
     if (mesa_client_new(&o, &m->tclient) < 0)
@@ -705,7 +783,7 @@ static const char *const dropped[] = {
     "LD_PRELOAD", "MESA_PRELOAD",      "MESA_MOUNT",   "MESA_CACHE",      "MESA_PREFIX",
     "MESA_URL",   "MESA_ACCESS_TOKEN", "MESA_API_KEY", "MESA_ORG",        "MESA_PUSH_IGNORED",
     "MESA_CWD",   "MESA_FDS",          "PWD",          "MESA_CACHE_SIZE", "LD_AUDIT",
-    "MESA_AUDIT", "MESA_LDHELPER",     "MESA_SANDBOX", "MESA_TRAP",
+    "MESA_AUDIT", "MESA_LDHELPER",     "MESA_SANDBOX", "MESA_TRAP",       "MESA_LAYOUT",
 };
 
 static int is_dropped(const char *kv)
@@ -810,6 +888,11 @@ int mr_build_env(mr_t *m)
     if (rc == 0 && m->audit[0])
         rc = (m->envp[n] = ld_list("LD_AUDIT", m->audit)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
+    char wpwd[PATH_MAX]; /* --layout: COMMAND sees the workspace path */
+    char *layout = m->o.layout.n ? mesa_layout_export(&m->o.layout, m->o.prefix, m->org) : NULL;
+    if (m->vcwd[0] && mesa_layout_workspace(&m->o.layout, m->o.prefix, m->org, m->vcwd, wpwd,
+                                            sizeof wpwd) == 1)
+        pwd = wpwd;
     if (m->o.sandbox && mr_path(m->proxy_url, "unix:%s/proxy.sock", m->run) < 0)
         return mr_fail("%s: the path is too long", m->run);
     const char *asan = NULL;
@@ -839,11 +922,13 @@ int mr_build_env(mr_t *m)
         {"MESA_AUDIT", m->audit[0] ? m->audit : NULL},
         {"MESA_LDHELPER", m->audit[0] ? m->ldhelper : NULL},
         {"MESA_TRAP", m->trap_sock[0] ? m->trap_sock : NULL},
+        {"MESA_LAYOUT", layout},
     };
     for (size_t i = 0; rc == 0 && i < sizeof vars / sizeof vars[0]; i++)
         if (vars[i].value)
             rc = add_var(m->envp, &n, vars[i].name, vars[i].value);
     free(list);
+    free(layout);
     return rc < 0 ? mr_fail("out of memory") : 0;
 }
 

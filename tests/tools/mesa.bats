@@ -1039,7 +1039,47 @@ two"
     [[ "$stderr" == *frob* ]]
 }
 
+@test "change checkpoint outside a mesarun session: exit 2 with the reason, nothing made" {
+    mesa repo create ch-cp >/dev/null
+    put_str ch-cp:f x
+    local c n
+    c=$(bookmark_change ch-cp main)
+    n=$(mesa --json change list ch-cp --limit 0 | jq '.changes | length')
+    run -2 --separate-stderr env -u MESA_MOUNT "$MESA" change checkpoint ch-cp -m "x"
+    [ "$stderr" = "mesa change: checkpoint works inside a mesarun session only (MESA_MOUNT is not set): run it from COMMAND" ]
+    [ -z "$output" ]
+    run -2 --separate-stderr env -u MESA_MOUNT "$MESA" --json change checkpoint ch-cp
+    [ "${#stderr_lines[@]}" = 1 ] && [ -z "$output" ]
+    run -2 --separate-stderr env -u MESA_MOUNT "$MESA" change checkpoint ch-cp --change "$c"
+    [ "$stderr" = "mesa change: checkpoint takes no --bookmark/--change: it acts on the mount's change" ]
+    run -2 --separate-stderr env -u MESA_MOUNT "$MESA" change checkpoint
+    [ "$stderr" = "mesa change: expects REPO" ]
+    [ "$(bookmark_change ch-cp main)" = "$c" ]
+    [ "$(mesa --json change list ch-cp --limit 0 | jq '.changes | length')" = "$n" ]
+    run -0 mesa change --help
+    assert_output --partial "mesa change checkpoint REPO [-m MESSAGE]"
+    run -0 mesa --help
+    assert_output --partial "change checkpoint REPO"
+}
+
 # ------------------------------------------------------------ bookmark
+
+@test "bookmark move forward over a history longer than one page of changes (the walk pages and stops)" {
+    mesa repo create bm-long >/dev/null
+    put_str bm-long:f x
+    local first c i
+    first=$(bookmark_change bm-long main)
+    c=$first
+    for i in $(seq 1 130); do
+        c=$(new_change bm-long "$c" '[]' "c$i") || return 1
+    done
+    run -0 --separate-stderr mesa bookmark move bm-long main --change "$c"
+    [ "$output" = "moved main from $first to $c" ]
+    [ "$(bookmark_change bm-long main)" = "$c" ]
+    run -1 --separate-stderr mesa bookmark move bm-long main --change "$first"
+    [[ "$stderr" == *"would move main backwards (or sideways)"* ]]
+    [ "$(bookmark_change bm-long main)" = "$c" ]
+}
 
 @test "bookmark list (human and --json)" {
     mesa repo create bm-list >/dev/null
@@ -1088,12 +1128,14 @@ two"
     assert_output --partial "$b"
     [ "$(bookmark_change bm-move main)" = "$b" ]
     run -1 --separate-stderr mesa bookmark move bm-move main --change "$a"
-    [[ "$stderr" == *--allow-backwards* ]]
+    [ "$stderr" = "mesa bookmark move: moving main from $b to $a would move main backwards (or sideways): $a is not a descendant of $b; use --allow-backwards to move it anyway" ]
+    [ -z "$output" ]
     [ "$(bookmark_change bm-move main)" = "$b" ]
     # sideways (not a descendant) is refused too
     local c
     c=$(new_change bm-move "$ROOT_CHANGE" '[]' side)
-    run -1 mesa bookmark move bm-move main --change "$c"
+    run -1 --separate-stderr mesa bookmark move bm-move main --change "$c"
+    [ "$stderr" = "mesa bookmark move: moving main from $b to $c would move main backwards (or sideways): $c is not a descendant of $b; use --allow-backwards to move it anyway" ]
     [ "$(bookmark_change bm-move main)" = "$b" ]
     run -0 mesa --json bookmark move bm-move main --change "$a" --allow-backwards
     [ "$(jq -r .from_change_id <<<"$output")" = "$b" ]

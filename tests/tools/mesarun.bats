@@ -551,18 +551,21 @@ embedded_stop() {
     assert_output two
 }
 
-@test "a token that expires mid-run: exit 75 with the reason; MESA_ACCESS_TOKEN used as is" {
+@test "a token that expires mid-run: exit 75 with the reason; MESA_ACCESS_TOKEN used as is, and --ttl with it is an error" {
     local r tok
     r=$(newrepo expire)
+    # the lifetime of a given token is its own: --ttl is a usage error (exit 2, COMMAND not run)
+    run -2 --separate-stderr env -u MESA_API_KEY MESA_ACCESS_TOKEN="$(token)" "$MESARUN" --ttl 30 \
+        --repo "$r" -- touch "$BATS_TEST_TMPDIR/ran"
+    assert_equal "$stderr" "mesarun: --ttl: the lifetime of an existing access token cannot be changed"
+    [ ! -e "$BATS_TEST_TMPDIR/ran" ]
     # valid for about 3 more seconds (the server allows 60 s of clock skew)
     tok=$(token '.iat -= 70 | .exp = .iat + 13')
-    run -75 --separate-stderr env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESARUN" --ttl 30 \
+    run -75 --separate-stderr env -u MESA_API_KEY MESA_ACCESS_TOKEN="$tok" "$MESARUN" \
         --repo "$r" -- sh -c "$WRITE"'
             [ "$MESA_ACCESS_TOKEN" = "$0" ] || exit 9; sleep 4.5; w 0 late.txt late' "$tok"
-    assert_equal "${stderr_lines[0]}" \
-        "mesarun: --ttl does not apply: MESA_ACCESS_TOKEN is used as it is"
-    [[ "${stderr_lines[1]}" == "mesarun: could not push 1 path(s): "*"401"* ]]
-    assert_equal "${stderr_lines[2]}" "  acme/$r/late.txt"
+    [[ "${stderr_lines[0]}" == "mesarun: could not push 1 path(s): "*"401"* ]]
+    assert_equal "${stderr_lines[1]}" "  acme/$r/late.txt"
 }
 
 # ------------------------------------------------------------ processes
@@ -626,4 +629,144 @@ embedded_stop() {
     assert_line "PWD=/mesa/local/emb"
     run -0 "${e[@]}" "$MESA" repo list
     assert_output --partial emb
+}
+
+# ------------------------------------------------------------ fork at mount (--branched-from)
+
+# change_field REPO CHANGE_OR_BOOKMARK JQ: a field of a change, through the API
+change_field() {
+    api GET "/$MESA_ORG/$1/changes/$2"
+    expect 200 || return 1
+    jq -r "$3" <<<"$body"
+}
+
+# nchanges REPO: how many changes the repo has
+nchanges() {
+    "$MESA" --json change list "$1" --limit 0 | jq '.changes | length'
+}
+
+@test "--branched-from/--as misused (read-only, with --bookmark/--change, --as alone, twice, empty): exit 2, nothing created" {
+    local r n
+    r=$(newrepo forkopt)
+    n=$(nchanges "$r")
+    expect_usage "--branched-from: needs a writable repository: --repo $r is --read-only" \
+        --repo "$r" --branched-from main --read-only -- touch "$MARK"
+    expect_usage "--branched-from: needs a writable repository: --repo $r is --read-only" \
+        --repo "$r" --read-only --branched-from main --as x -- touch "$MARK"
+    expect_usage "--branched-from: cannot be combined with --bookmark (--repo $r)" \
+        --repo "$r" --bookmark main --branched-from main -- touch "$MARK"
+    expect_usage "--branched-from: cannot be combined with --change (--repo $r)" \
+        --repo "$r" --branched-from main --change "$ROOT_CHANGE" -- touch "$MARK"
+    expect_usage "--as: needs --branched-from (--repo $r)" --repo "$r" --as x -- touch "$MARK"
+    expect_usage "--as: needs --branched-from (--repo app)" \
+        --repo app --as x --repo "$r" --branched-from main -- touch "$MARK"
+    expect_usage "--branched-from: given twice for --repo $r" \
+        --repo "$r" --branched-from main --branched-from main -- touch "$MARK"
+    expect_usage "--as: given twice for --repo $r" \
+        --repo "$r" --branched-from main --as a --as b -- touch "$MARK"
+    expect_usage "--branched-from: must not be empty" --repo "$r" --branched-from "" -- touch "$MARK"
+    expect_usage "--as: must not be empty" --repo "$r" --branched-from main --as= -- touch "$MARK"
+    expect_usage "--branched-from: must follow a --repo" --branched-from main --repo "$r" \
+        -- touch "$MARK"
+    expect_usage "--as: must follow a --repo" --as x --repo "$r" -- touch "$MARK"
+    expect_usage "--branched-from: nosuch: no such bookmark or change in acme/$r" \
+        --repo "$r" --branched-from nosuch --as x -- touch "$MARK"
+    expect_usage "--branched-from: a..b: no such bookmark or change in acme/$r" \
+        --repo "$r" --branched-from a..b -- touch "$MARK"
+    expect_usage "--branched-from: kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk: no such bookmark or change" \
+        --repo "$r" --branched-from kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk -- touch "$MARK"
+    # a later repo's bad option: the earlier repo's fork is not made either
+    expect_usage "--bookmark: nope: no such bookmark in acme/app" \
+        --repo "$r" --branched-from main --as early --repo app --bookmark nope -- touch "$MARK"
+    [ "$(nchanges "$r")" = "$n" ]
+    [ "$("$MESA" --json bookmark list "$r" | jq -r '[.bookmarks[].name] | join(",")')" = main ]
+    run -0 mr --help
+    assert_output --partial --branched-from
+    assert_output --partial "--as NAME"
+}
+
+@test "--branched-from BOOKMARK: the mount is on a new change on top of it; writes go there, main stays" {
+    local r main0 c0 fork
+    r=$(newrepo fork)
+    main0=$(bookmark_change "$r" main)
+    c0=$(bookmark_commit "$r" main)
+    run -0 --separate-stderr mr -v --repo "$r" --branched-from main -- sh -c "$WRITE"'
+        cp "$MESA_MOUNT/state" "$0"; w 0 mine.txt forked' "$BATS_TEST_TMPDIR/st"
+    [[ "$stderr" == *"mesarun: acme/$r: forked from main (change $main0) as change "* ]]
+    fork=$(state_field "$BATS_TEST_TMPDIR/st" 0 change_id)
+    [ -n "$fork" ] && [ "$fork" != "$main0" ]
+    [ -z "$(state_field "$BATS_TEST_TMPDIR/st" 0 bookmark)" ] # an anonymous tip
+    [ "$(change_field "$r" "$fork" '.parents | join(",")')" = "$main0" ]
+    [ "$(change_field "$r" "$fork" .message)" = "" ]
+    # main did not move and does not have the write; the fork has it and main's files
+    [ "$(bookmark_change "$r" main)" = "$main0" ]
+    [ "$(bookmark_commit "$r" main)" = "$c0" ]
+    run -1 "$MESA" cat "$r:mine.txt"
+    run -0 "$MESA" cat --change "$fork" "$r:mine.txt"
+    assert_output forked
+    run -0 "$MESA" cat --change "$fork" "$r:seed.txt"
+    assert_output seed
+}
+
+@test "--branched-from CHANGE --as NAME: bookmark NAME is created on the fork and follows its writes" {
+    local r base fork
+    r=$(newrepo forkas)
+    base=$(bookmark_change "$r" main)
+    # main moves on to a new change with one more file; the fork is from base
+    "$MESA" change new "$r" >/dev/null
+    printf more | "$MESA" put "$r:later.txt" >/dev/null
+    [ "$(bookmark_change "$r" main)" != "$base" ]
+    run -0 mr --repo "$r" --branched-from "$base" --as topic -- sh -c "$WRITE"'
+        cp "$MESA_MOUNT/state" "$0"; w 0 t.txt topic-work' "$BATS_TEST_TMPDIR/st"
+    fork=$(state_field "$BATS_TEST_TMPDIR/st" 0 change_id)
+    [ "$(state_field "$BATS_TEST_TMPDIR/st" 0 bookmark)" = topic ]
+    [ "$(bookmark_change "$r" topic)" = "$fork" ]
+    [ "$(change_field "$r" topic '.parents | join(",")')" = "$base" ]
+    run -0 "$MESA" cat "$r:t.txt" --bookmark topic
+    assert_output topic-work
+    run -1 "$MESA" cat --bookmark topic "$r:later.txt"
+    run -1 "$MESA" cat "$r:t.txt"
+    # a second run with the same --as: exit 1, the server untouched, COMMAND not run
+    local n
+    n=$(nchanges "$r")
+    rm -f "$MARK"
+    run -1 --separate-stderr mr --repo "$r" --branched-from main --as topic -- touch "$MARK"
+    [ "$stderr" = "mesarun: --as topic: bookmark already exists in acme/$r (nothing created; pick another name, or mount it with --bookmark topic)" ]
+    [ ! -e "$MARK" ]
+    [ "$(nchanges "$r")" = "$n" ]
+    [ "$(bookmark_change "$r" topic)" = "$fork" ]
+    # an invalid bookmark name: the server's message (exit 1), and the orphan change is named
+    run -1 --separate-stderr mr --repo "$r" --branched-from main --as 'bad..name' -- touch "$MARK"
+    [[ "$stderr" == "mesarun: --as bad..name (the new change "*" has no bookmark): "*"(HTTP 400"* ]]
+    [ ! -e "$MARK" ]
+}
+
+@test "two concurrent runs forked with different --as on one repo each write only their own fork" {
+    local r main0
+    r=$(newrepo forktwo)
+    main0=$(bookmark_change "$r" main)
+    # each writes its file, then waits for the other to have forked, so both run at once
+    mr --repo "$r" --branched-from main --as agent-a -- sh -c "$WRITE"'
+        w 0 a.txt from-a; touch "$0.a"; i=0
+        while [ ! -e "$0.b" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done' \
+        "$BATS_TEST_TMPDIR/sync" >"$BATS_TEST_TMPDIR/a.out" 2>&1 &
+    local pa=$!
+    mr --repo "$r" --branched-from main --as agent-b -- sh -c "$WRITE"'
+        w 0 b.txt from-b; touch "$0.b"; i=0
+        while [ ! -e "$0.a" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done' \
+        "$BATS_TEST_TMPDIR/sync" >"$BATS_TEST_TMPDIR/b.out" 2>&1 &
+    local pb=$!
+    wait "$pa" || { cat "$BATS_TEST_TMPDIR/a.out"; return 1; }
+    wait "$pb" || { cat "$BATS_TEST_TMPDIR/b.out"; return 1; }
+    local a b
+    a=$(bookmark_change "$r" agent-a)
+    b=$(bookmark_change "$r" agent-b)
+    [ "$a" != "$b" ] && [ "$a" != "$main0" ] && [ "$b" != "$main0" ]
+    [ "$(change_field "$r" agent-a '.parents | join(",")')" = "$main0" ]
+    [ "$(change_field "$r" agent-b '.parents | join(",")')" = "$main0" ]
+    [ "$(repo_tree "$r" agent-a | cut -d' ' -f1 | xargs)" = "a.txt seed.txt" ]
+    [ "$(repo_tree "$r" agent-b | cut -d' ' -f1 | xargs)" = "b.txt seed.txt" ]
+    [ "$("$MESA" cat --bookmark agent-a "$r:a.txt")" = from-a ]
+    [ "$("$MESA" cat --bookmark agent-b "$r:b.txt")" = from-b ]
+    [ "$(bookmark_change "$r" main)" = "$main0" ]
 }
