@@ -317,15 +317,18 @@ int mesa_layout_workspace(const mesa_layout_t *l, const char *prefix, const char
     return 0;
 }
 
-char *mesa_layout_export(const mesa_layout_t *l, const char *prefix, const char *org)
+char *mesa_layout_export(const mesa_layout_t *l, const char *prefix, const char *org,
+                         int hide_canonical)
 {
-    size_t cap = 1, len = 0;
+    size_t cap = 7, len = 0;
     for (size_t i = 0; i < l->n; i++)
         cap += strlen(l->m[i].path) + strlen(prefix) + strlen(org) + strlen(l->m[i].name) + 4;
     char *s = malloc(cap);
     if (!s)
         return NULL;
     s[0] = '\0';
+    if (hide_canonical)
+        len += (size_t)snprintf(s, cap, "!hide\n");
     for (size_t i = 0; i < l->n; i++)
         len += (size_t)snprintf(s + len, cap - len, "%s\t%s/%s/%s\n", l->m[i].path, prefix, org,
                                 l->m[i].name);

@@ -52,8 +52,11 @@ int mesa_layout_workspace(const mesa_layout_t *l, const char *prefix, const char
                           const char *canon, char *out, size_t outlen);
 
 /* The layout as the shim reads it (MESA_LAYOUT): "<path> TAB
- * <prefix>/<org>/<name> LF" per mount point. malloc'd; NULL on ENOMEM. */
-char *mesa_layout_export(const mesa_layout_t *l, const char *prefix, const char *org);
+ * <prefix>/<org>/<name> LF" per mount point, after a first line "!hide"
+ * when the canonical tree is not shown to programs (mesarun without
+ * --prefix). malloc'd; NULL on ENOMEM. */
+char *mesa_layout_export(const mesa_layout_t *l, const char *prefix, const char *org,
+                         int hide_canonical);
 
 void mesa_layout_free(mesa_layout_t *l);
 

@@ -48,6 +48,8 @@ static lmap_t *lmaps;
 static size_t nlmaps;
 static const lmap_t **lroots;
 static size_t nlroots;
+/* "!hide": programs see the layout paths only, not PREFIX/ORG/REPO */
+static int canonical_hidden;
 
 /* The virtual cwd follows from the kernel cwd: a placeholder mirrors it. */
 static void cwd_from_kernel(void)
@@ -85,6 +87,8 @@ static void layout_parse(const char *s)
         return;
     while (*s && nlmaps < cap) {
         size_t n = strcspn(s, "\n"), t = strcspn(s, "\t");
+        if (n == 5 && strncmp(s, "!hide", 5) == 0)
+            canonical_hidden = 1;
         if (t < n && s[0] == '/' && s[t + 1] == '/') {
             lmap_t *e = &lmaps[nlmaps];
             e->l = strndup(s, t);
@@ -376,6 +380,8 @@ int shim_classify(int dirfd, const char *path, char *abs)
         return 0; /* AT_EMPTY_PATH cases are the callers' */
     if (nlmaps && layout_classify(cwd, path, abs))
         return 1;
+    if (canonical_hidden && path[0] == '/' && has_prefix(path))
+        return 0; /* the layout replaces the canonical tree: the kernel answers */
     rc = mesa_vfs_normalize(shim_vfs, cwd, path, abs, MESA_PATH_MAX);
     if (rc < 0)
         return cwd == base || cwd == shim_vcwd || (path[0] == '/' && has_prefix(path)) ? rc : 0;

@@ -384,6 +384,7 @@ static int set_option(mr_opts_t *o, const char *name, enum opt_id id, const char
         o->push_ignored = 1;
         return 0;
     case O_PREFIX:
+        o->prefix_given = 1;
         return set_prefix(o, val);
     case O_CWD:
         if (!val[0])

@@ -62,6 +62,7 @@ typedef struct mr_opts {
     size_t nunset;
     long grace;
     char prefix[256]; /* normalised, default /mesa */
+    int prefix_given; /* --prefix: with --layout, the canonical tree stays visible */
     const char *cwd;  /* --cwd or NULL */
     const char *org, *url;
     char **argv; /* COMMAND */

@@ -889,7 +889,9 @@ int mr_build_env(mr_t *m)
         rc = (m->envp[n] = ld_list("LD_AUDIT", m->audit)) ? (n++, 0) : -ENOMEM;
     const char *pwd = m->vcwd[0] ? m->vcwd : m->kcwd;
     char wpwd[PATH_MAX]; /* --layout: COMMAND sees the workspace path */
-    char *layout = m->o.layout.n ? mesa_layout_export(&m->o.layout, m->o.prefix, m->org) : NULL;
+    char *layout = m->o.layout.n ? mesa_layout_export(&m->o.layout, m->o.prefix, m->org,
+                                                      !m->o.prefix_given)
+                                 : NULL;
     if (m->vcwd[0] && mesa_layout_workspace(&m->o.layout, m->o.prefix, m->org, m->vcwd, wpwd,
                                             sizeof wpwd) == 1)
         pwd = wpwd;

@@ -364,3 +364,17 @@ libx"
     [[ "$stderr" == "mesarun: "*"ly-tok-lib"* ]]
     [ ! -e "$T/ran" ]
 }
+
+@test "the layout replaces /mesa/ORG/REPO for the run; with --prefix given too, both trees are there" {
+    two_repos ly-hide
+    run -0 --separate-stderr mr --layout "$T/layout.json" -- sh -c \
+        "cat a.txt; cat /mesa/$MESA_ORG/ly-hide-app/a.txt 2>/dev/null || echo hidden; test -e /mesa || echo no-mesa"
+    assert_output "hello
+hidden
+no-mesa"
+    run -0 --separate-stderr mr --prefix /mesa --layout "$T/layout.json" -- sh -c \
+        "cat a.txt /mesa/$MESA_ORG/ly-hide-app/a.txt /mesa/$MESA_ORG/ly-hide-lib/x.txt"
+    assert_output "hello
+hello
+libx"
+}
