@@ -21,6 +21,15 @@ int mesa_config_url_valid(const char *url)
     return rest && *rest && *rest != '/' && !strpbrk(rest, " \t\r\n");
 }
 
+int mesa_config_repo_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 100 || s[0] == '.' || s[0] == '-' ||
+        (n >= 4 && strcmp(s + n - 4, ".git") == 0))
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 int mesa_config_org_valid(const char *org)
 {
     size_t n = strlen(org);

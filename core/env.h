@@ -23,5 +23,8 @@ int mesa_config_load(mesa_config_t *c, char *err, size_t errlen);
 /* Validation helpers, also used for command-line values. 1 if valid. */
 int mesa_config_url_valid(const char *url);
 int mesa_config_org_valid(const char *org);
+/* A repo name as the API takes it: 1..100 of [A-Za-z0-9._-], not starting
+ * with '.' or '-', not ending in ".git". */
+int mesa_config_repo_valid(const char *name);
 
 #endif

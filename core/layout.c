@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "layout.h"
+#include "env.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -37,17 +38,6 @@ static int fail(struct ctx *c, const char *at, const char *fmt, ...)
     va_end(ap);
     snprintf(c->err, c->errlen, "%s (at %s)", rule, at);
     return -1;
-}
-
-/* A repo name as the API takes it: 1..100 of [A-Za-z0-9._-], not starting
- * with '.' or '-', not ending in ".git". */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 100 || s[0] == '.' || s[0] == '-' ||
-        (n >= 4 && strcmp(s + n - 4, ".git") == 0))
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 /* Segments of s, none empty, ".", or "..", no trailing '/'. */
@@ -191,7 +181,7 @@ static int add_decl(struct ctx *c, const char *path, json_t *d)
         fail(c, path, "missing name");
         goto out;
     }
-    if (!json_is_string(name) || !name_valid(json_string_value(name))) {
+    if (!json_is_string(name) || !mesa_config_repo_valid(json_string_value(name))) {
         fail(c, path, "name must be a repository name (1..100 of [A-Za-z0-9._-])");
         goto out;
     }

@@ -161,17 +161,6 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
-/* A repo name as the API takes it: 1..100 of [A-Za-z0-9._-], not starting
- * with '.' or '-', not ending in ".git". */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 100 || s[0] == '.' || s[0] == '-' ||
-        (n >= 4 && strcmp(s + n - 4, ".git") == 0))
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
-}
-
 /* ------------------------------------------------------------ options */
 
 enum opt_id {
@@ -255,7 +244,7 @@ static int add_repo(mr_opts_t *o, const char *arg)
             return mr_usage("--repo", "'%s': ORG must be 1..64 of [a-z0-9-]", spec);
         spec = slash + 1;
     }
-    if (!name_valid(spec))
+    if (!mesa_config_repo_valid(spec))
         return mr_usage("--repo", "'%s' is not a repository name (1..100 of [A-Za-z0-9._-])", arg);
     snprintf(r->name, sizeof r->name, "%s", spec);
     o->nrepos++;
