@@ -147,24 +147,44 @@ static int connect_to(const char *sock_path)
     return s;
 }
 
-/* Send the listener and our pid (one message). System calls only. */
-static int send_listener(int s, int listener)
+int mesa_send_int_fd(int s, int val, int fd)
 {
-    int pid = (int)getpid();
-    struct iovec iov = {.iov_base = &pid, .iov_len = sizeof pid};
+    struct iovec iov = {.iov_base = &val, .iov_len = sizeof val};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
     memset(&u, 0, sizeof u);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    }
+    return sendmsg(s, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof val ? 0 : -errno;
+}
+
+int mesa_recv_int_fd(int s, int flags, int *val, int *fd)
+{
+    struct iovec iov = {.iov_base = val, .iov_len = sizeof *val};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
     struct msghdr msg = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &listener, sizeof listener);
-    return sendmsg(s, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof pid ? 0 : -errno;
+    ssize_t n;
+    *fd = -1;
+    while ((n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | flags)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *cm = n == (ssize_t)sizeof *val ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(cm), sizeof *fd);
+    return n == (ssize_t)sizeof *val;
 }
 
 int mesa_trap_handoff(const char *sock_path, const struct sock_fprog *prog, int *installed)
@@ -185,7 +205,7 @@ int mesa_trap_handoff(const char *sock_path, const struct sock_fprog *prog, int 
         return rc;
     }
     *installed = 1;
-    rc = send_listener(s, (int)l);
+    rc = mesa_send_int_fd(s, (int)getpid(), (int)l); /* the listener and our pid */
     close((int)l);
     close(s);
     return rc;

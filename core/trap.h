@@ -43,4 +43,11 @@ int mesa_trap_load(const char *bpf_path, struct sock_fprog *prog);
  * ancestor was trapped; its supervisor serves us). */
 int mesa_trap_handoff(const char *sock_path, const struct sock_fprog *prog, int *installed);
 
+/* One message over a Unix socket: an int, and a descriptor (SCM_RIGHTS)
+ * unless fd < 0. System calls only. 0 or -errno. */
+int mesa_send_int_fd(int s, int val, int fd);
+/* Receive such a message (flags: e.g. MSG_DONTWAIT; the descriptor comes
+ * close-on-exec): 1 with *val (and *fd, else -1) set, 0 if none came. */
+int mesa_recv_int_fd(int s, int flags, int *val, int *fd);
+
 #endif

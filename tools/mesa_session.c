@@ -99,6 +99,21 @@ int mesa_session_change(mesa_ctx_t *ctx, const char *sub, const char *repo, int 
     return switch_to(ctx, "change new", slot, change, commit, bookmark);
 }
 
+/* The mount's target of a switch from a change object v: its id and
+ * commit, the mount's bookmark kept. 0, or -EPROTO when v is malformed. */
+static int change_of(json_t *v, const mesa_state_repo_t *now, char change[33], char commit[41],
+                     char bookmark[256], mesa_error_t *e)
+{
+    const char *id = json_string_value(json_object_get(v, "id"));
+    const char *oid = json_string_value(json_object_get(v, "current_commit_oid"));
+    if (!id || !oid)
+        return mesa_error_set(e, EPROTO, "malformed change object");
+    snprintf(change, 33, "%s", id);
+    snprintf(commit, 41, "%s", oid);
+    snprintf(bookmark, 256, "%s", now->bookmark);
+    return 0;
+}
+
 /* ------------------------------------------------------------ checkpoint */
 
 typedef struct checkpoint {
@@ -135,15 +150,10 @@ static int checkpoint_target(void *arg, const mesa_state_repo_t *now, char chang
                                   "files"),
                         &v, e, "/%s/changes", cp->repo)) < 0)
         return rc;
-    const char *id = json_string_value(json_object_get(v, "id"));
-    const char *oid = json_string_value(json_object_get(v, "current_commit_oid"));
-    rc = id && oid ? 0 : mesa_error_set(e, EPROTO, "malformed change object");
+    rc = change_of(v, now, change, commit, bookmark, e);
     if (rc == 0) {
-        snprintf(change, 33, "%s", id);
-        snprintf(commit, 41, "%s", oid);
-        snprintf(bookmark, 256, "%s", now->bookmark);
-        snprintf(cp->active, sizeof cp->active, "%s", id);
-        snprintf(cp->active_commit, sizeof cp->active_commit, "%s", oid);
+        snprintf(cp->active, sizeof cp->active, "%s", change);
+        snprintf(cp->active_commit, sizeof cp->active_commit, "%s", commit);
         snprintf(cp->bookmark, sizeof cp->bookmark, "%s", now->bookmark);
     }
     json_decref(v);
@@ -231,14 +241,7 @@ static int bmove_target(void *arg, const mesa_state_repo_t *now, char change[33]
         return mesa_error_set(e, ENAMETOOLONG, "change id too long");
     if ((rc = mesa_call(b->ctx, "GET", NULL, &v, e, "/%s/changes/%s", b->repo, esc)) < 0)
         return rc;
-    const char *id = json_string_value(json_object_get(v, "id"));
-    const char *oid = json_string_value(json_object_get(v, "current_commit_oid"));
-    rc = id && oid ? 0 : mesa_error_set(e, EPROTO, "malformed change object");
-    if (rc == 0) {
-        snprintf(change, 33, "%s", id);
-        snprintf(commit, 41, "%s", oid);
-        snprintf(bookmark, 256, "%s", now->bookmark);
-    }
+    rc = change_of(v, now, change, commit, bookmark, e);
     json_decref(v);
     if (rc == 0)
         rc = mesa_call(b->ctx, "PATCH", json_pack("{s:s}", "change_id", change), &b->answer, e,

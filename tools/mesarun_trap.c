@@ -439,54 +439,10 @@ static int backed(const mr_trap_t *t, int fd)
     return 0;
 }
 
-/* Send an open's result (fd, or -errno) over s. System calls only. */
-static void send_result(int s, int fd)
-{
-    int val = fd < 0 ? fd : 0;
-    struct iovec iov = {.iov_base = &val, .iov_len = sizeof val};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
-        msg.msg_control = u.buf;
-        msg.msg_controllen = sizeof u.buf;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    }
-    (void)!sendmsg(s, &msg, MSG_NOSIGNAL);
-}
-
-/* One message of an int and maybe a descriptor (SCM_RIGHTS): 1 with *val
- * (and *fd, else -1) set, 0 if none came. */
-static int recv_int_fd(int s, int flags, int *val, int *fd)
-{
-    struct iovec iov = {.iov_base = val, .iov_len = sizeof *val};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-    ssize_t n;
-    *fd = -1;
-    while ((n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | flags)) < 0 && errno == EINTR)
-        ;
-    struct cmsghdr *cm = n == (ssize_t)sizeof *val ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-        memcpy(fd, CMSG_DATA(cm), sizeof *fd);
-    return n == (ssize_t)sizeof *val;
-}
-
 static int recv_result(int s)
 {
     int val = -EIO, fd;
-    int got = recv_int_fd(s, 0, &val, &fd);
+    int got = mesa_recv_int_fd(s, 0, &val, &fd);
     return fd >= 0 ? fd : got && val < 0 ? val : -EIO;
 }
 
@@ -504,7 +460,7 @@ static int outside_open(const mr_trap_t *t, const char *path, int flags, mode_t 
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
             (t->ruleset < 0 || syscall(__NR_landlock_restrict_self, t->ruleset, 0) == 0))
             fd = open(path, flags | O_CLOEXEC, mode);
-        send_result(sv[1], fd < 0 ? -errno : fd);
+        (void)!mesa_send_int_fd(sv[1], fd < 0 ? -errno : 0, fd); /* the fd, or -errno */
         _exit(0);
     }
     close(sv[1]);
@@ -914,7 +870,7 @@ static void drop_entry(mr_trap_t *t, size_t i)
 static void take_listener(mr_trap_t *t, int conn)
 {
     int pid = 0, fd;
-    if (!recv_int_fd(conn, MSG_DONTWAIT, &pid, &fd) || fd < 0)
+    if (!mesa_recv_int_fd(conn, MSG_DONTWAIT, &pid, &fd) || fd < 0)
         return;
     ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
     if (t->verbose)

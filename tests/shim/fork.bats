@@ -13,21 +13,14 @@ load ../lib/mount
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
-setup_file() {
-    mesad_start
-    mesa_env unix
-}
-teardown_file() { mesad_stop; }
+# setup_file, teardown_file, teardown: the shim suites' defaults
+# (tests/lib/mount.bash)
 
 setup() {
     mesa_env unix
     T=$BATS_TEST_TMPDIR
     mkdir -p "$T/src"
     echo base >"$T/src/base.txt"
-}
-
-teardown() {
-    mr_kill_bg
 }
 
 # at_change REPO CHANGE PATH: the file's content at a change, through the API

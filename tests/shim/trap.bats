@@ -16,6 +16,7 @@ load ../lib/mount
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
+# teardown_file, teardown: the shim suites' defaults (tests/lib/mount.bash)
 setup_file() {
     mesad_start
     mesa_env unix
@@ -29,16 +30,11 @@ setup_file() {
     gcc -O2 -o "$BATS_FILE_TMPDIR/dyn-probe" "$src"
     export SPROBE DPROBE=$BATS_FILE_TMPDIR/dyn-probe
 }
-teardown_file() { mesad_stop; }
 
 setup() {
     mesa_env unix
     export LC_ALL=C TZ=UTC
     T=$BATS_TEST_TMPDIR
-}
-
-teardown() {
-    mr_kill_bg
 }
 
 # fixture NAME: import the standard tree as repo NAME; the host file
