@@ -52,25 +52,13 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$TOP/bench/lib.sh"
 
-while getopts n:k:h opt; do
-    case $opt in
-    n) ROUNDS=$OPTARG ;;
-    k) RUNS=$OPTARG ;;
-    h)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+on_opt() {
+    case $1 in
+    n) ROUNDS=$2 ;;
+    k) RUNS=$2 ;;
     esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || {
-    usage >&2
-    exit 2
 }
+bench_getopts n:k: "$@"
 int_in "$ROUNDS" 1 99 -n
 int_in "$RUNS" 10 100000 -k
 bench_need gcc make ar python3 jq awk

@@ -1,5 +1,5 @@
 # bench/lib.sh - helpers shared by the bench/ scripts (shim-build, peers,
-# audit-cost, realtime-latency). Sourced, never run. The caller sets PROG
+# audit-cost, realtime-latency, trap-cost). Sourced, never run. The caller sets PROG
 # (its name in messages) and `set -euo pipefail`, then sources this file;
 # nothing here runs on source.
 #
@@ -132,4 +132,31 @@ bench_machine() { # "**mesarun VERSION** on N CPU (model), kernel; date"
     cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
     version=$("$MESARUN" --version 2>/dev/null | head -1) || version="mesarun (unknown version)"
     echo "**$version** on $(nproc) CPU ($cpu), $(uname -sr); $(date -u '+%F %H:%M UTC');"
+}
+
+# bench_getopts SPEC ARGS...: the options (getopts SPEC, without h), each
+# passed to the caller's on_opt LETTER VALUE; -h prints usage and exits 0;
+# an unknown option, a missing value or an operand prints usage on stderr
+# and exits 2.
+bench_getopts() {
+    local spec=$1 opt OPTARG OPTIND=1
+    shift
+    while getopts "${spec}h" opt; do
+        case $opt in
+        h)
+            usage
+            exit 0
+            ;;
+        \?)
+            usage >&2
+            exit 2
+            ;;
+        *) on_opt "$opt" "${OPTARG-}" ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ $# -eq 0 ] || {
+        usage >&2
+        exit 2
+    }
 }

@@ -102,31 +102,19 @@ EOF
     echo "parrot_run is not packaged in Debian 12: not measured."
 }
 
-while getopts n:s:f:m:j:w:V:o:h opt; do
-    case $opt in
-    n) ROUNDS=$OPTARG ;;
-    s) BIG_MB=$OPTARG ;;
-    f) NFILES=$OPTARG ;;
-    m) MODULES=$OPTARG ;;
-    j) JOBS=$OPTARG ;;
-    w) WL=$OPTARG ;;
-    V) VL=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    h)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+on_opt() {
+    case $1 in
+    n) ROUNDS=$2 ;;
+    s) BIG_MB=$2 ;;
+    f) NFILES=$2 ;;
+    m) MODULES=$2 ;;
+    j) JOBS=$2 ;;
+    w) WL=$2 ;;
+    V) VL=$2 ;;
+    o) OUT=$2 ;;
     esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || {
-    usage >&2
-    exit 2
 }
+bench_getopts n:s:f:m:j:w:V:o: "$@"
 
 int_in "$ROUNDS" 1 50 "-n"
 int_in "$BIG_MB" 1 4096 "-s"

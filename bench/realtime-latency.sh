@@ -48,25 +48,13 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$TOP/bench/lib.sh"
 
-while getopts k:o:h opt; do
-    case $opt in
-    k) TRIALS=$OPTARG ;;
-    o) OUT=$OPTARG ;;
-    h)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
+on_opt() {
+    case $1 in
+    k) TRIALS=$2 ;;
+    o) OUT=$2 ;;
     esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || {
-    usage >&2
-    exit 2
 }
+bench_getopts k:o: "$@"
 int_in "$TRIALS" 1 500 -k
 [ -n "${EPOCHREALTIME:-}" ] || die "needs bash >= 5 (EPOCHREALTIME)"
 bench_need jq mkfifo timeout

@@ -58,28 +58,16 @@ EOF
     echo "Needs: python3, make, gcc, ar, jq."
 }
 
-while getopts n:m:j:o:sh opt; do
-    case $opt in
-    n) ROUNDS=$OPTARG ;;
-    m) MODULES=$OPTARG ;;
-    j) JOBS=$OPTARG ;;
-    o) OUT=$OPTARG ;;
+on_opt() {
+    case $1 in
+    n) ROUNDS=$2 ;;
+    m) MODULES=$2 ;;
+    j) JOBS=$2 ;;
+    o) OUT=$2 ;;
     s) SANDBOX=1 ;;
-    h)
-        usage
-        exit 0
-        ;;
-    *)
-        usage >&2
-        exit 2
-        ;;
     esac
-done
-shift $((OPTIND - 1))
-[ $# -eq 0 ] || {
-    usage >&2
-    exit 2
 }
+bench_getopts n:m:j:o:s "$@"
 
 int_in "$ROUNDS" 1 50 "-n"
 int_in "$MODULES" 1 999 "-m"
@@ -285,7 +273,9 @@ ELAPSED=$((SECONDS - START))
             "(median of per-round ratios: ${paired:--}; target <= 1.01: $verdict)."
     fi
     for w in warm cold; do
-        [ -n "${MED[sandbox-$w]:-}" ] && [ -n "${MED[mount-$w]}" ] || continue
+        if [ -z "${MED[sandbox-$w]:-}" ] || [ -z "${MED[mount-$w]}" ]; then
+            continue
+        fi
         echo "Sandbox overhead, $w cache: sandbox-$w/mount-$w =" \
             "$(awk -v a="${MED[sandbox-$w]}" -v b="${MED[mount-$w]}" 'BEGIN {printf "%.3f", a / b}')."
     done
